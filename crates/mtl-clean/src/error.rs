@@ -1,0 +1,78 @@
+use std::path::PathBuf;
+
+use polars::prelude::PolarsError;
+
+/// Errors of the clean stage. Bad rows are never errors (they go to the
+/// quarantine); these are the problems that stop the stage: a missing file,
+/// an unsupported format, an I/O failure. Each names the file or config key.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Core(#[from] mtl_core::CoreError),
+
+    #[error("{config}: key `{key}`: input file {path} not found")]
+    MissingInput {
+        config: PathBuf,
+        key: String,
+        path: PathBuf,
+    },
+
+    #[error(
+        "dataset `{dataset}`: format `{format}` is not implemented yet in mtl-clean (only `jsonl` is)"
+    )]
+    UnsupportedFormat { dataset: String, format: String },
+
+    #[error(
+        "{config}: key `datasets[{index}].name`: `{name}` is reserved (it names a clean output)"
+    )]
+    ReservedName {
+        config: PathBuf,
+        index: usize,
+        name: String,
+    },
+
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{path}: line {line}: more lines than a u32 can number")]
+    TooManyLines { path: PathBuf, line: u64 },
+
+    #[error("{context}: {source}")]
+    Polars {
+        context: String,
+        #[source]
+        source: PolarsError,
+    },
+
+    /// Every row read must be kept or quarantined; anything else is a bug
+    /// in this crate, reported instead of writing a table that lost rows.
+    #[error(
+        "dataset `{dataset}`: rows read ({read}) != kept ({kept}) + quarantined ({dropped}); this is a bug in mtl-clean"
+    )]
+    Accounting {
+        dataset: String,
+        read: u64,
+        kept: u64,
+        dropped: u64,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attaches what was being done (a dataset, a file) to a polars error.
+pub(crate) trait PolarsContext<T> {
+    fn ctx(self, context: impl std::fmt::Display) -> Result<T>;
+}
+
+impl<T> PolarsContext<T> for std::result::Result<T, PolarsError> {
+    fn ctx(self, context: impl std::fmt::Display) -> Result<T> {
+        self.map_err(|source| Error::Polars {
+            context: context.to_string(),
+            source,
+        })
+    }
+}

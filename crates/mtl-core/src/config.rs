@@ -1,0 +1,635 @@
+//! The pipeline config: one TOML file describes datasets, tasks and every
+//! stage's settings. Stages read only their own section; the fingerprint of a
+//! stage covers exactly the sections it reads (see [`crate::Stage`]).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CoreError, Result};
+use crate::task::{SpanScheme, TaskKind};
+
+/// Environment variable naming the shared data directory (`$DATA_DIR` in paths).
+pub const DATA_DIR_ENV: &str = "MTL_DATA_DIR";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    pub pipeline: PipelineSection,
+    #[serde(default)]
+    pub datasets: Vec<DatasetConfig>,
+    #[serde(default)]
+    pub tasks: Vec<TaskConfig>,
+    #[serde(default)]
+    pub split: SplitConfig,
+    #[serde(default)]
+    pub tokenize: TokenizeConfig,
+    #[serde(default)]
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub train: TrainConfig,
+    #[serde(default)]
+    pub eval: EvalConfig,
+    /// Where the config came from; used to resolve relative paths.
+    #[serde(skip)]
+    pub source: ConfigSource,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSource {
+    /// The config file itself.
+    pub path: PathBuf,
+    /// `--data-dir` or `$MTL_DATA_DIR`, substituted for `$DATA_DIR` in paths.
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    pub name: String,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Root of all run artifacts; relative paths are taken from the current
+    /// directory, as a scheduler would expect.
+    #[serde(default = "default_runs_dir")]
+    pub runs_dir: PathBuf,
+}
+
+fn default_seed() -> u64 {
+    13
+}
+fn default_runs_dir() -> PathBuf {
+    PathBuf::from("runs")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetFormat {
+    Jsonl,
+    Csv,
+    Tsv,
+    Parquet,
+    Conllu,
+    Conll,
+    Lines,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitFiles {
+    /// One file holding every example; the split stage assigns splits.
+    pub all: Option<String>,
+    pub train: Option<String>,
+    pub dev: Option<String>,
+    pub test: Option<String>,
+}
+
+impl SplitFiles {
+    /// `(split name, raw path)` pairs, `all` first. The split name is `None`
+    /// for `all`.
+    pub fn entries(&self) -> Vec<(Option<&'static str>, &str)> {
+        let mut out = Vec::new();
+        if let Some(p) = &self.all {
+            out.push((None, p.as_str()));
+        }
+        for (name, p) in [
+            ("train", &self.train),
+            ("dev", &self.dev),
+            ("test", &self.test),
+        ] {
+            if let Some(p) = p {
+                out.push((Some(name), p.as_str()));
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetConfig {
+    pub name: String,
+    pub format: DatasetFormat,
+    pub files: SplitFiles,
+    /// Column holding the raw text.
+    #[serde(default = "default_text_column")]
+    pub text: String,
+    /// Column holding a stable example key. Without it the key is
+    /// `dataset:file:line`, stable as long as the file is append-only.
+    pub id: Option<String>,
+    /// Column holding a document or group id for group-aware splitting.
+    pub group: Option<String>,
+    #[serde(default)]
+    pub clean: CleanOptions,
+}
+
+fn default_text_column() -> String {
+    "text".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Normalization {
+    #[default]
+    Nfc,
+    Nfkc,
+    None,
+}
+
+/// Per-dataset cleaning switches. Defaults are what a careful practitioner
+/// would apply to web text without changing its meaning. Whitespace is always
+/// collapsed: text is rebuilt from its words joined by one space.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CleanOptions {
+    pub normalize: Normalization,
+    pub strip_html: bool,
+    pub remove_control: bool,
+    pub lowercase: bool,
+    pub mask_urls: bool,
+    pub mask_emails: bool,
+    pub mask_users: bool,
+    pub min_chars: usize,
+    pub max_chars: Option<usize>,
+    pub dedup: bool,
+}
+
+impl Default for CleanOptions {
+    fn default() -> Self {
+        Self {
+            normalize: Normalization::Nfc,
+            strip_html: true,
+            remove_control: true,
+            lowercase: false,
+            mask_urls: false,
+            mask_emails: false,
+            mask_users: false,
+            min_chars: 1,
+            max_chars: None,
+            dedup: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskConfig {
+    pub name: String,
+    pub dataset: String,
+    pub column: String,
+    #[serde(rename = "type")]
+    pub kind: TaskKind,
+    /// Tag scheme for `spans` tasks.
+    #[serde(default)]
+    pub scheme: SpanScheme,
+    /// Loss weight of the task (static weighting).
+    #[serde(default = "one")]
+    pub weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "kebab-case", tag = "policy")]
+pub enum UnknownLabels {
+    /// Fail, naming the label, the file and the line.
+    #[default]
+    Error,
+    /// Replace with a fallback label that must exist in the vocabulary.
+    MapTo { label: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SplitConfig {
+    pub train: f64,
+    pub dev: f64,
+    pub test: f64,
+    /// Classification task whose label stratifies hash-based splits.
+    pub stratify: Option<String>,
+    /// Labels seen fewer times than this in train are not in the vocabulary.
+    pub min_label_count: usize,
+    pub unknown_labels: UnknownLabels,
+}
+
+impl Default for SplitConfig {
+    fn default() -> Self {
+        Self {
+            train: 0.8,
+            dev: 0.1,
+            test: 0.1,
+            stratify: None,
+            min_label_count: 1,
+            unknown_labels: UnknownLabels::Error,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenizerKind {
+    Wordpiece,
+    Bpe,
+    Unigram,
+    /// Load `tokenizer.json` from `pretrained`.
+    Pretrained,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenizeConfig {
+    pub kind: TokenizerKind,
+    /// Path of a `tokenizer.json` (or a folder holding one) for `pretrained`.
+    pub pretrained: Option<String>,
+    pub vocab_size: usize,
+    pub min_frequency: u64,
+    pub lowercase: bool,
+    /// Sub-tokens per example, special tokens included.
+    pub max_length: usize,
+    /// Put word labels on every sub-token instead of the first one only.
+    pub label_all_subtokens: bool,
+}
+
+impl Default for TokenizeConfig {
+    fn default() -> Self {
+        Self {
+            kind: TokenizerKind::Wordpiece,
+            pretrained: None,
+            vocab_size: 4000,
+            min_frequency: 2,
+            lowercase: true,
+            max_length: 128,
+            label_all_subtokens: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncoderKind {
+    Bilstm,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    pub encoder: EncoderKind,
+    pub embedding_dim: usize,
+    pub hidden_dim: usize,
+    pub layers: usize,
+    pub dropout: f64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            encoder: EncoderKind::Bilstm,
+            embedding_dim: 64,
+            hidden_dim: 64,
+            layers: 1,
+            dropout: 0.1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Sampling {
+    /// Each task's batches in proportion to its training examples.
+    #[default]
+    Proportional,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    /// Stop after this many optimizer steps even if epochs remain.
+    pub max_steps: Option<usize>,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    pub grad_clip: Option<f64>,
+    pub sampling: Sampling,
+    /// CPU threads for the tensor kernels; `None` uses every core.
+    pub threads: Option<usize>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            max_steps: None,
+            batch_size: 16,
+            learning_rate: 3e-3,
+            weight_decay: 0.01,
+            grad_clip: Some(5.0),
+            sampling: Sampling::Proportional,
+            threads: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Splits scored and reported.
+    pub splits: Vec<String>,
+    pub batch_size: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            splits: vec!["dev".into(), "test".into()],
+            batch_size: 64,
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// Reads and validates a pipeline config. `data_dir` overrides
+    /// `$MTL_DATA_DIR`.
+    pub fn load(path: &Path, data_dir: Option<&Path>) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| CoreError::io(path, e))?;
+        let mut cfg = Self::from_toml_str(&text, path)?;
+        cfg.source.data_dir = data_dir
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os(DATA_DIR_ENV).map(PathBuf::from));
+        Ok(cfg)
+    }
+
+    /// Parses config text; `path` is only used in messages and to resolve
+    /// relative paths.
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<Self> {
+        let mut cfg: PipelineConfig =
+            toml::from_str(text).map_err(|e| CoreError::ConfigSyntax {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        cfg.source.path = path.to_path_buf();
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn bad(&self, key: impl Into<String>, message: impl Into<String>) -> CoreError {
+        CoreError::ConfigValue {
+            path: self.source.path.clone(),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if !is_identifier(&self.pipeline.name, true) {
+            return Err(self.bad(
+                "pipeline.name",
+                "use letters, digits, '_' and '-' only (it names the run folder)",
+            ));
+        }
+        if self.datasets.is_empty() {
+            return Err(self.bad("datasets", "at least one [[datasets]] entry is required"));
+        }
+        if self.tasks.is_empty() {
+            return Err(self.bad("tasks", "at least one [[tasks]] entry is required"));
+        }
+        for (i, d) in self.datasets.iter().enumerate() {
+            if !is_identifier(&d.name, true) {
+                return Err(self.bad(
+                    format!("datasets[{i}].name"),
+                    "use letters, digits, '_' and '-'",
+                ));
+            }
+            if self.datasets[..i].iter().any(|o| o.name == d.name) {
+                return Err(self.bad(
+                    format!("datasets[{i}].name"),
+                    format!("duplicate dataset `{}`", d.name),
+                ));
+            }
+            let f = &d.files;
+            if f.all.is_none() && f.train.is_none() {
+                return Err(self.bad(
+                    format!("datasets[{i}].files"),
+                    "give `all` (one file, split by mtl) or at least `train`",
+                ));
+            }
+            if f.all.is_some() && (f.train.is_some() || f.dev.is_some() || f.test.is_some()) {
+                return Err(self.bad(
+                    format!("datasets[{i}].files"),
+                    "give either `all` or per-split files, not both",
+                ));
+            }
+        }
+        for (i, t) in self.tasks.iter().enumerate() {
+            if !is_identifier(&t.name, false) {
+                return Err(self.bad(
+                    format!("tasks[{i}].name"),
+                    "use lowercase letters, digits and '_' (it names columns)",
+                ));
+            }
+            if self.tasks[..i].iter().any(|o| o.name == t.name) {
+                return Err(self.bad(
+                    format!("tasks[{i}].name"),
+                    format!("duplicate task `{}`", t.name),
+                ));
+            }
+            if !self.datasets.iter().any(|d| d.name == t.dataset) {
+                return Err(self.bad(
+                    format!("tasks[{i}].dataset"),
+                    format!("no dataset named `{}`", t.dataset),
+                ));
+            }
+            if !(t.weight.is_finite() && t.weight > 0.0) {
+                return Err(self.bad(format!("tasks[{i}].weight"), "must be a positive number"));
+            }
+        }
+        let s = &self.split;
+        for (key, v) in [
+            ("split.train", s.train),
+            ("split.dev", s.dev),
+            ("split.test", s.test),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(self.bad(key, "must be a fraction in [0, 1]"));
+            }
+        }
+        if (s.train + s.dev + s.test - 1.0).abs() > 1e-6 {
+            return Err(self.bad("split", "train + dev + test must sum to 1"));
+        }
+        if let Some(name) = &s.stratify {
+            match self.task(name) {
+                Some(t) if t.kind == TaskKind::Classification => {}
+                Some(_) => {
+                    return Err(self.bad("split.stratify", "must name a classification task"));
+                }
+                None => return Err(self.bad("split.stratify", format!("no task named `{name}`"))),
+            }
+        }
+        let tk = &self.tokenize;
+        if tk.kind == TokenizerKind::Pretrained && tk.pretrained.is_none() {
+            return Err(self.bad("tokenize.pretrained", "required when kind = \"pretrained\""));
+        }
+        if tk.max_length < 4 {
+            return Err(self.bad("tokenize.max_length", "must be at least 4"));
+        }
+        let m = &self.model;
+        if m.embedding_dim == 0 || m.hidden_dim == 0 || !(1..=3).contains(&m.layers) {
+            return Err(self.bad(
+                "model",
+                "embedding_dim and hidden_dim must be > 0, layers in 1..=3",
+            ));
+        }
+        if !(0.0..1.0).contains(&m.dropout) {
+            return Err(self.bad("model.dropout", "must be in [0, 1)"));
+        }
+        let tr = &self.train;
+        if tr.batch_size == 0 || tr.epochs == 0 {
+            return Err(self.bad("train", "batch_size and epochs must be > 0"));
+        }
+        if !(tr.learning_rate.is_finite() && tr.learning_rate > 0.0) {
+            return Err(self.bad("train.learning_rate", "must be a positive number"));
+        }
+        for (i, sp) in self.eval.splits.iter().enumerate() {
+            if !crate::artifact::SPLITS.contains(&sp.as_str()) {
+                return Err(self.bad(format!("eval.splits[{i}]"), "must be train, dev or test"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn task(&self, name: &str) -> Option<&TaskConfig> {
+        self.tasks.iter().find(|t| t.name == name)
+    }
+
+    pub fn dataset(&self, name: &str) -> Option<&DatasetConfig> {
+        self.datasets.iter().find(|d| d.name == name)
+    }
+
+    /// Tasks fed by one dataset, in config order.
+    pub fn tasks_of<'a>(&'a self, dataset: &'a str) -> impl Iterator<Item = &'a TaskConfig> + 'a {
+        self.tasks.iter().filter(move |t| t.dataset == dataset)
+    }
+
+    /// Resolves a path from the config: `$DATA_DIR/...` against the data
+    /// directory, other relative paths against the config file's folder.
+    pub fn resolve_path(&self, key: &str, raw: &str) -> Result<PathBuf> {
+        if let Some(rest) = raw.strip_prefix("$DATA_DIR") {
+            let dir = self.source.data_dir.as_ref().ok_or_else(|| {
+                self.bad(
+                    key,
+                    format!(
+                        "`{raw}` needs a data directory: pass --data-dir or set {DATA_DIR_ENV}"
+                    ),
+                )
+            })?;
+            return Ok(dir.join(rest.trim_start_matches(['/', '\\'])));
+        }
+        let p = Path::new(raw);
+        if p.is_absolute() {
+            return Ok(p.to_path_buf());
+        }
+        let base = self.source.path.parent().unwrap_or(Path::new("."));
+        Ok(base.join(p))
+    }
+
+    /// `runs/<pipeline name>`.
+    pub fn run_dir(&self) -> PathBuf {
+        self.pipeline.runs_dir.join(&self.pipeline.name)
+    }
+}
+
+fn is_identifier(s: &str, allow_upper_dash: bool) -> bool {
+    !s.is_empty()
+        && s.chars().all(|c| {
+            c.is_ascii_lowercase()
+                || c.is_ascii_digit()
+                || c == '_'
+                || (allow_upper_dash && (c.is_ascii_uppercase() || c == '-'))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[pipeline]
+name = "t"
+
+[[datasets]]
+name = "d"
+format = "jsonl"
+files = { all = "d.jsonl" }
+
+[[tasks]]
+name = "sentiment"
+dataset = "d"
+column = "label"
+type = "classification"
+"#;
+
+    fn parse(text: &str) -> Result<PipelineConfig> {
+        PipelineConfig::from_toml_str(text, Path::new("pipelines/t.toml"))
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let cfg = parse(MINIMAL).unwrap();
+        assert_eq!(cfg.pipeline.seed, 13);
+        assert_eq!(cfg.tokenize.kind, TokenizerKind::Wordpiece);
+        assert_eq!(cfg.run_dir(), PathBuf::from("runs/t"));
+        assert_eq!(
+            cfg.resolve_path("k", "d.jsonl").unwrap(),
+            PathBuf::from("pipelines/d.jsonl")
+        );
+    }
+
+    #[test]
+    fn syntax_error_names_file_and_line() {
+        let err = parse("[pipeline]\nname = \n").unwrap_err().to_string();
+        assert!(err.contains("pipelines/t.toml"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_is_rejected() {
+        let err = parse(&format!("{MINIMAL}\n[train]\nepoch = 3\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("epoch"), "{err}");
+    }
+
+    #[test]
+    fn bad_reference_names_the_key() {
+        let text = MINIMAL.replace("dataset = \"d\"", "dataset = \"nope\"");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("tasks[0].dataset"), "{err}");
+        assert!(err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn ratios_must_sum_to_one() {
+        let err = parse(&format!("{MINIMAL}\n[split]\ntrain = 0.5\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sum to 1"), "{err}");
+    }
+
+    #[test]
+    fn data_dir_substitution() {
+        let mut cfg = parse(MINIMAL).unwrap();
+        assert!(
+            cfg.resolve_path("files.train", "$DATA_DIR/x")
+                .unwrap_err()
+                .to_string()
+                .contains("--data-dir")
+        );
+        cfg.source.data_dir = Some(PathBuf::from("/data"));
+        assert_eq!(
+            cfg.resolve_path("k", "$DATA_DIR/x/y").unwrap(),
+            PathBuf::from("/data/x/y")
+        );
+    }
+}

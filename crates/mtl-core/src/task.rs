@@ -1,0 +1,93 @@
+//! Task types and label vocabularies: what a task predicts and how its labels
+//! map to class ids. `labels.json` is written by split and travels unchanged
+//! into the model bundle, so train, eval and predict agree on every id.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CoreError, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskKind {
+    /// One label per text.
+    Classification,
+    /// One label per word.
+    Tagging,
+    /// Entity spans as per-word tags, scored at entity level.
+    Spans,
+}
+
+impl TaskKind {
+    /// Whether labels are per word (and so aligned to sub-tokens).
+    pub fn is_token_level(self) -> bool {
+        matches!(self, TaskKind::Tagging | TaskKind::Spans)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SpanScheme {
+    /// IOB2: every entity starts with `B-`.
+    #[default]
+    Bio,
+    Bioes,
+}
+
+/// One task's label vocabulary, ids in the order of `labels`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskLabels {
+    pub kind: TaskKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<SpanScheme>,
+    pub labels: Vec<String>,
+    /// Training-split count of each label, for baselines and reports.
+    pub train_counts: Vec<u64>,
+}
+
+impl TaskLabels {
+    pub fn id(&self, label: &str) -> Option<usize> {
+        self.labels.iter().position(|l| l == label)
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Id of the most frequent training label: the majority baseline.
+    pub fn majority(&self) -> usize {
+        let mut best = 0;
+        for (i, &c) in self.train_counts.iter().enumerate() {
+            if c > self.train_counts[best] {
+                best = i;
+            }
+        }
+        best
+    }
+}
+
+/// `labels.json`: every task's vocabulary, keyed by task name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct LabelSet {
+    pub tasks: BTreeMap<String, TaskLabels>,
+}
+
+impl LabelSet {
+    pub const FILE: &'static str = "labels.json";
+
+    pub fn read(path: &Path) -> Result<Self> {
+        crate::fsio::read_json(path)
+    }
+
+    pub fn get(&self, task: &str) -> Result<&TaskLabels> {
+        self.tasks.get(task).ok_or_else(|| {
+            CoreError::artifact(Self::FILE, format!("no label vocabulary for task `{task}`"))
+        })
+    }
+}

@@ -1,0 +1,60 @@
+use std::path::PathBuf;
+
+use crate::metrics::MetricError;
+
+/// Everything that can stop the eval stage. Errors about input name the
+/// file, and where they can the column and the row id.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Core(#[from] mtl_core::CoreError),
+    #[error("{path}: cannot use the model bundle: {source}")]
+    Model {
+        path: PathBuf,
+        // Boxed: the model error holds whole core and tensor errors, and
+        // this variant should not make every Result large.
+        #[source]
+        source: Box<mtl_model::Error>,
+    },
+    #[error("{path}: {source}")]
+    Polars {
+        path: PathBuf,
+        #[source]
+        source: polars::prelude::PolarsError,
+    },
+    #[error("{path}: column `{column}`, row `{id}`: {message}")]
+    Row {
+        path: PathBuf,
+        column: String,
+        id: String,
+        message: String,
+    },
+    #[error("{path}: task `{task}`: {message}")]
+    Task {
+        path: PathBuf,
+        task: String,
+        message: String,
+    },
+    #[error("task `{task}`: {source}")]
+    Metric {
+        task: String,
+        #[source]
+        source: MetricError,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attaches the artifact path to polars errors.
+pub(crate) trait PolarsContext<T> {
+    fn at(self, path: &std::path::Path) -> Result<T>;
+}
+
+impl<T> PolarsContext<T> for polars::prelude::PolarsResult<T> {
+    fn at(self, path: &std::path::Path) -> Result<T> {
+        self.map_err(|source| Error::Polars {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,508 @@
+//! `metrics.json` as typed data, and its human renderings: the plain-text
+//! table printed at the end of a run and `report.md`. `cargo xtask` reads
+//! `metrics.json` back through these types.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+use mtl_core::TaskKind;
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::classification::ClassificationMetrics;
+use crate::metrics::spans::SpanMetrics;
+use crate::metrics::tagging::TaggingMetrics;
+
+/// `metrics.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub pipeline: String,
+    /// The split whose scores are each task's `score` and `baseline`.
+    pub headline_split: String,
+    /// Scored splits in config order (JSON objects do not keep an order).
+    #[serde(default)]
+    pub splits: Vec<String>,
+    pub tasks: BTreeMap<String, TaskMetrics>,
+}
+
+impl Metrics {
+    pub const FILE: &'static str = "metrics.json";
+
+    /// Reads `dir/metrics.json` (an eval output folder).
+    pub fn read(dir: &Path) -> Result<Metrics, mtl_core::CoreError> {
+        mtl_core::fsio::read_json(&dir.join(Self::FILE))
+    }
+
+    /// Split names in display order: `splits`, else the headline split and
+    /// then whatever else the tasks hold.
+    pub fn split_order(&self) -> Vec<String> {
+        if !self.splits.is_empty() {
+            return self.splits.clone();
+        }
+        let mut out = vec![self.headline_split.clone()];
+        for t in self.tasks.values() {
+            for s in t.splits.keys() {
+                if !out.contains(s) {
+                    out.push(s.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskMetrics {
+    pub kind: TaskKind,
+    /// Name of the headline metric: `macro_f1`, `accuracy` or `entity_f1`.
+    pub metric: String,
+    /// Headline metric on the headline split.
+    pub score: f64,
+    /// Majority baseline of the headline metric on the headline split.
+    pub baseline: f64,
+    pub splits: BTreeMap<String, SplitMetrics>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitMetrics {
+    /// Rows scored for the task (rows without its label are skipped).
+    pub n: u64,
+    pub score: f64,
+    pub baseline: f64,
+    pub metrics: TaskDetail,
+}
+
+/// Every metric of one task on one split. Untagged in JSON: the task's
+/// `kind` says which one it is, and each variant has a field the next lacks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TaskDetail {
+    Classification(ClassificationMetrics),
+    Spans(SpanDetail),
+    Tagging(WordDetail),
+}
+
+/// Word-level scores of a token task, with what truncation did to them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WordDetail {
+    #[serde(flatten)]
+    pub words: TaggingMetrics,
+    /// Words the tokenizer cut off: scored as if the model had predicted the
+    /// majority tag for them, so truncation costs score.
+    pub truncated_words: u64,
+    /// Words left out because no gold label could be found for them
+    /// (truncated words whose split labels were not available).
+    pub unscored_words: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpanDetail {
+    #[serde(flatten)]
+    pub entities: SpanMetrics,
+    #[serde(flatten)]
+    pub words: WordDetail,
+}
+
+/// Name of the headline metric of a task kind.
+pub fn headline_metric(kind: TaskKind) -> &'static str {
+    match kind {
+        TaskKind::Classification => "macro_f1",
+        TaskKind::Tagging => "accuracy",
+        TaskKind::Spans => "entity_f1",
+    }
+}
+
+fn kind_name(kind: TaskKind) -> &'static str {
+    match kind {
+        TaskKind::Classification => "classification",
+        TaskKind::Tagging => "tagging",
+        TaskKind::Spans => "spans",
+    }
+}
+
+fn score(x: f64) -> String {
+    format!("{x:.3}")
+}
+
+/// The score table as rows of cells: header first.
+fn table_rows(m: &Metrics) -> Vec<Vec<String>> {
+    let splits = m.split_order();
+    let mut header = vec!["task".to_string(), "kind".into(), "metric".into()];
+    header.extend(splits.iter().cloned());
+    header.push(format!("baseline ({})", m.headline_split));
+    let mut rows = vec![header];
+    for (name, t) in &m.tasks {
+        let mut row = vec![name.clone(), kind_name(t.kind).into(), t.metric.clone()];
+        for s in &splits {
+            row.push(
+                t.splits
+                    .get(s)
+                    .map_or_else(|| "-".into(), |sm| score(sm.score)),
+            );
+        }
+        row.push(score(t.baseline));
+        rows.push(row);
+    }
+    rows
+}
+
+/// The plain-text score table `cargo xtask run` prints: one row per task,
+/// one column per split, then the majority baseline; aligned columns.
+pub fn render_table(metrics: &Metrics) -> String {
+    let rows = table_rows(metrics);
+    let ncol = rows[0].len();
+    let widths: Vec<usize> = (0..ncol)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for (i, row) in rows.iter().enumerate() {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c > 0 {
+                line.push_str("  ");
+            }
+            // Text left, numbers right, so decimal points line up.
+            if c < 3 {
+                let _ = write!(line, "{cell:<w$}", w = widths[c]);
+            } else {
+                let _ = write!(line, "{cell:>w$}", w = widths[c]);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+        if i == 0 {
+            let total = widths.iter().sum::<usize>() + 2 * (ncol - 1);
+            out.push_str(&"-".repeat(total));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+fn md_table(out: &mut String, header: &[String], rows: &[Vec<String>]) {
+    let line = |cells: &[String]| {
+        format!(
+            "| {} |\n",
+            cells
+                .iter()
+                .map(|c| md_cell(c))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        )
+    };
+    out.push_str(&line(header));
+    out.push_str(&format!("|{}\n", "---|".repeat(header.len())));
+    for r in rows {
+        out.push_str(&line(r));
+    }
+}
+
+/// `report.md`: the score table, then each task's detail per split.
+pub fn render_markdown(m: &Metrics) -> String {
+    let mut out = format!("# Evaluation: {}\n\n", m.pipeline);
+    let rows = table_rows(m);
+    md_table(&mut out, &rows[0], &rows[1..]);
+    out.push_str(&format!(
+        "\nScores are fractions in [0, 1]. The baseline predicts the most frequent training label \
+         everywhere and is scored on the same rows ({} split).\n",
+        m.headline_split
+    ));
+    for (name, t) in &m.tasks {
+        out.push_str(&format!(
+            "\n## {name} ({}, headline `{}`)\n",
+            kind_name(t.kind),
+            t.metric
+        ));
+        for split in m.split_order() {
+            let Some(sm) = t.splits.get(&split) else {
+                continue;
+            };
+            out.push_str(&format!(
+                "\n### {split}: {} {} (baseline {}), {} rows\n\n",
+                t.metric,
+                score(sm.score),
+                score(sm.baseline),
+                sm.n
+            ));
+            match &sm.metrics {
+                TaskDetail::Classification(c) => classification_detail(&mut out, c),
+                TaskDetail::Spans(s) => {
+                    span_detail(&mut out, &s.entities);
+                    word_detail(&mut out, &s.words);
+                }
+                TaskDetail::Tagging(w) => word_detail(&mut out, w),
+            }
+        }
+    }
+    out
+}
+
+fn classification_detail(out: &mut String, c: &ClassificationMetrics) {
+    out.push_str(&format!(
+        "accuracy {} · macro-F1 {} · micro-F1 {} · weighted-F1 {}\n\n",
+        score(c.accuracy),
+        score(c.macro_f1),
+        score(c.micro_f1),
+        score(c.weighted_f1)
+    ));
+    let header: Vec<String> = ["class", "precision", "recall", "F1", "support", "predicted"]
+        .map(String::from)
+        .into();
+    let rows: Vec<Vec<String>> = c
+        .per_class
+        .iter()
+        .map(|k| {
+            vec![
+                k.label.clone(),
+                score(k.precision),
+                score(k.recall),
+                score(k.f1),
+                k.support.to_string(),
+                k.predicted.to_string(),
+            ]
+        })
+        .collect();
+    md_table(out, &header, &rows);
+    out.push_str("\nConfusion matrix (rows: gold, columns: predicted):\n\n");
+    let mut header = vec!["gold \\ pred".to_string()];
+    header.extend(c.per_class.iter().map(|k| k.label.clone()));
+    let rows: Vec<Vec<String>> = c
+        .confusion
+        .iter()
+        .zip(&c.per_class)
+        .map(|(row, k)| {
+            let mut r = vec![k.label.clone()];
+            r.extend(row.iter().map(u64::to_string));
+            r
+        })
+        .collect();
+    md_table(out, &header, &rows);
+}
+
+fn span_detail(out: &mut String, s: &SpanMetrics) {
+    out.push_str(&format!(
+        "entity precision {} · recall {} · F1 {} ({} correct of {} predicted, {} gold)\n\n",
+        score(s.entity_precision),
+        score(s.entity_recall),
+        score(s.entity_f1),
+        s.correct_entities,
+        s.predicted_entities,
+        s.gold_entities
+    ));
+    if s.per_type.is_empty() {
+        return;
+    }
+    let header: Vec<String> = ["type", "precision", "recall", "F1", "support", "predicted"]
+        .map(String::from)
+        .into();
+    let rows: Vec<Vec<String>> = s
+        .per_type
+        .iter()
+        .map(|(k, t)| {
+            vec![
+                k.clone(),
+                score(t.precision),
+                score(t.recall),
+                score(t.f1),
+                t.support.to_string(),
+                t.predicted.to_string(),
+            ]
+        })
+        .collect();
+    md_table(out, &header, &rows);
+    out.push('\n');
+}
+
+fn word_detail(out: &mut String, w: &WordDetail) {
+    out.push_str(&format!(
+        "word accuracy {} ({} of {} words)\n",
+        score(w.words.accuracy),
+        w.words.correct_words,
+        w.words.n_words
+    ));
+    if w.truncated_words > 0 {
+        out.push_str(&format!(
+            "\n{} word(s) were cut off by truncation; those with a known gold label are scored as \
+             if the model had predicted the majority tag.\n",
+            w.truncated_words
+        ));
+    }
+    if w.unscored_words > 0 {
+        out.push_str(&format!(
+            "\n{} word(s) had no gold label available and were not scored.\n",
+            w.unscored_words
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{
+        classification::classification_metrics, spans::span_metrics, tagging::word_accuracy,
+    };
+
+    fn sample() -> Metrics {
+        let labels = vec!["neg".to_string(), "pos|x".to_string()];
+        let c = classification_metrics(&[0, 1, 1], &[0, 1, 0], &labels).unwrap();
+        let words = WordDetail {
+            words: word_accuracy(&[0, 1, 0], &[0, 1, 1]).unwrap(),
+            truncated_words: 2,
+            unscored_words: 0,
+        };
+        let spans = span_metrics(&[vec!["B-PER", "O", "O"]], &[vec!["B-PER", "O", "O"]]).unwrap();
+        let split = |score: f64, baseline: f64, metrics: TaskDetail| SplitMetrics {
+            n: 3,
+            score,
+            baseline,
+            metrics,
+        };
+        let mut tasks = BTreeMap::new();
+        tasks.insert(
+            "sentiment".to_string(),
+            TaskMetrics {
+                kind: TaskKind::Classification,
+                metric: "macro_f1".into(),
+                score: 0.9123,
+                baseline: 0.19,
+                splits: [
+                    (
+                        "dev".to_string(),
+                        split(0.9123, 0.19, TaskDetail::Classification(c.clone())),
+                    ),
+                    (
+                        "test".to_string(),
+                        split(0.5, 0.2, TaskDetail::Classification(c)),
+                    ),
+                ]
+                .into(),
+            },
+        );
+        tasks.insert(
+            "ner".to_string(),
+            TaskMetrics {
+                kind: TaskKind::Spans,
+                metric: "entity_f1".into(),
+                score: 1.0,
+                baseline: 0.0,
+                splits: [(
+                    "dev".to_string(),
+                    split(
+                        1.0,
+                        0.0,
+                        TaskDetail::Spans(SpanDetail {
+                            entities: spans,
+                            words: words.clone(),
+                        }),
+                    ),
+                )]
+                .into(),
+            },
+        );
+        tasks.insert(
+            "pos".to_string(),
+            TaskMetrics {
+                kind: TaskKind::Tagging,
+                metric: "accuracy".into(),
+                score: 2.0 / 3.0,
+                baseline: 0.5,
+                splits: [(
+                    "dev".to_string(),
+                    split(2.0 / 3.0, 0.5, TaskDetail::Tagging(words)),
+                )]
+                .into(),
+            },
+        );
+        Metrics {
+            pipeline: "sample".into(),
+            headline_split: "dev".into(),
+            splits: vec!["dev".into(), "test".into()],
+            tasks,
+        }
+    }
+
+    #[test]
+    fn json_round_trips_every_task_kind() {
+        let m = sample();
+        let text = serde_json::to_string_pretty(&m).unwrap();
+        let back: Metrics = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, m);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            v["tasks"]["sentiment"]["splits"]["dev"]["metrics"]["macro_f1"],
+            c_macro(&m)
+        );
+        assert_eq!(
+            v["tasks"]["ner"]["splits"]["dev"]["metrics"]["entity_f1"],
+            1.0
+        );
+        assert_eq!(
+            v["tasks"]["ner"]["splits"]["dev"]["metrics"]["truncated_words"],
+            2
+        );
+        assert!(matches!(
+            back.tasks["pos"].splits["dev"].metrics,
+            TaskDetail::Tagging(_)
+        ));
+    }
+
+    fn c_macro(m: &Metrics) -> f64 {
+        match &m.tasks["sentiment"].splits["dev"].metrics {
+            TaskDetail::Classification(c) => c.macro_f1,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn table_is_aligned_with_one_column_per_split() {
+        let t = render_table(&sample());
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 5, "{t}");
+        assert!(
+            lines[0].starts_with("task") && lines[0].contains("dev") && lines[0].contains("test")
+        );
+        assert!(lines[0].ends_with("baseline (dev)"), "{t}");
+        assert!(lines[1].chars().all(|c| c == '-'));
+        let sent = lines.iter().find(|l| l.starts_with("sentiment")).unwrap();
+        assert!(
+            sent.contains("0.912") && sent.contains("0.500") && sent.ends_with("0.190"),
+            "{t}"
+        );
+        // Every score column ends at the same offset.
+        let ner = lines.iter().find(|l| l.starts_with("ner")).unwrap();
+        assert_eq!(ner.len(), sent.len(), "{t}");
+        assert!(ner.contains(" - "), "missing split shows as -: {t}");
+    }
+
+    #[test]
+    fn markdown_has_table_and_details() {
+        let md = render_markdown(&sample());
+        assert!(
+            md.contains("| task | kind | metric | dev | test | baseline (dev) |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| sentiment | classification | macro_f1 | 0.912 | 0.500 | 0.190 |"),
+            "{md}"
+        );
+        assert!(md.contains("pos\\|x"), "pipes in labels are escaped: {md}");
+        assert!(md.contains("Confusion matrix"));
+        assert!(
+            md.contains("| PER | 1.000 | 1.000 | 1.000 | 1 | 1 |"),
+            "{md}"
+        );
+        assert!(md.contains("2 word(s) were cut off by truncation"), "{md}");
+    }
+
+    #[test]
+    fn split_order_falls_back_to_headline_first() {
+        let mut m = sample();
+        m.splits.clear();
+        m.headline_split = "test".into();
+        assert_eq!(m.split_order(), vec!["test".to_string(), "dev".to_string()]);
+    }
+}

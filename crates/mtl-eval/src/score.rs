@@ -1,0 +1,393 @@
+//! Turning one split's gold and predictions into one task's scores: the task
+//! mask, word alignment for token tasks, truncated words, and the baseline.
+
+use mtl_core::align::first_subtoken_positions;
+use mtl_core::artifact::{IGNORE_INDEX, col};
+use mtl_core::{TaskKind, TaskLabels};
+
+use crate::data::{Gold, SplitData};
+use crate::error::{Error, Result};
+use crate::metrics::{
+    baseline, classification::classification_metrics, spans::span_metrics, tagging::word_accuracy,
+};
+use crate::predict::RowPreds;
+use crate::report::{SpanDetail, SplitMetrics, TaskDetail, WordDetail};
+use crate::truncated::WordLabels;
+
+/// Rows that carry `task` and lost words to truncation.
+pub fn truncated_rows<'a>(data: &'a SplitData, task: &str) -> Vec<&'a str> {
+    let Some(Gold::Token(gold)) = data.gold.get(task) else {
+        return Vec::new();
+    };
+    (0..data.len())
+        .filter(|&r| gold[r].is_some())
+        .filter(|&r| first_subtoken_positions(&data.word_ids[r], data.n_words[r]).contains(&None))
+        .map(|r| data.ids[r].as_str())
+        .collect()
+}
+
+/// Scores `task` on `data`. `full_words` holds the gold labels of every word
+/// of rows that lost words to truncation, when the split table was found.
+pub fn score_task(
+    data: &SplitData,
+    task: &str,
+    kind: TaskKind,
+    labels: &TaskLabels,
+    preds: &RowPreds,
+    full_words: Option<&WordLabels>,
+) -> Result<SplitMetrics> {
+    let missing = || Error::Task {
+        path: data.path.clone(),
+        task: task.to_string(),
+        message: "the model gave no prediction of the right kind for this task".into(),
+    };
+    let metric_err = |source| Error::Metric {
+        task: task.to_string(),
+        source,
+    };
+    match (data.gold.get(task), preds) {
+        (Some(Gold::Sentence(gold)), RowPreds::Sentence(pred))
+            if kind == TaskKind::Classification =>
+        {
+            let (g, p) = sentence_pairs(data, task, labels, gold, pred)?;
+            let m = classification_metrics(&g, &p, &labels.labels).map_err(metric_err)?;
+            let b = baseline::classification(&g, labels).map_err(metric_err)?;
+            Ok(SplitMetrics {
+                n: g.len() as u64,
+                score: m.macro_f1,
+                baseline: b.macro_f1,
+                metrics: TaskDetail::Classification(m),
+            })
+        }
+        (Some(Gold::Token(gold)), RowPreds::Token(pred)) if kind.is_token_level() => {
+            let words = word_pairs(data, task, labels, gold, pred, full_words)?;
+            let flat_gold: Vec<usize> = words.gold.iter().flatten().copied().collect();
+            let flat_pred: Vec<usize> = words.pred.iter().flatten().copied().collect();
+            let detail = WordDetail {
+                words: word_accuracy(&flat_gold, &flat_pred).map_err(metric_err)?,
+                truncated_words: words.truncated,
+                unscored_words: words.unscored,
+            };
+            let n = words.gold.len() as u64;
+            if kind == TaskKind::Tagging {
+                let b = baseline::tagging(&flat_gold, labels).map_err(metric_err)?;
+                return Ok(SplitMetrics {
+                    n,
+                    score: detail.words.accuracy,
+                    baseline: b.accuracy,
+                    metrics: TaskDetail::Tagging(detail),
+                });
+            }
+            let name = |ids: &Vec<usize>| -> Vec<&str> {
+                ids.iter().map(|&i| labels.labels[i].as_str()).collect()
+            };
+            let gold_tags: Vec<Vec<&str>> = words.gold.iter().map(name).collect();
+            let pred_tags: Vec<Vec<&str>> = words.pred.iter().map(name).collect();
+            let entities = span_metrics(&gold_tags, &pred_tags).map_err(metric_err)?;
+            let b = baseline::spans(&gold_tags, labels).map_err(metric_err)?;
+            Ok(SplitMetrics {
+                n,
+                score: entities.entity_f1,
+                baseline: b.entity_f1,
+                metrics: TaskDetail::Spans(SpanDetail {
+                    entities,
+                    words: detail,
+                }),
+            })
+        }
+        _ => Err(missing()),
+    }
+}
+
+fn check_id(
+    data: &SplitData,
+    row: usize,
+    column: &str,
+    what: &str,
+    id: i64,
+    n: usize,
+) -> Result<usize> {
+    if id < 0 || id as usize >= n {
+        return Err(data.row_error(
+            row,
+            column,
+            format!("{what} label id {id} is outside the task's {n} labels"),
+        ));
+    }
+    Ok(id as usize)
+}
+
+/// Gold and predicted class ids of the rows that carry the task.
+fn sentence_pairs(
+    data: &SplitData,
+    task: &str,
+    labels: &TaskLabels,
+    gold: &[Option<i32>],
+    pred: &[u32],
+) -> Result<(Vec<usize>, Vec<usize>)> {
+    let column = col::target(task);
+    let k = labels.len();
+    let (mut g, mut p) = (Vec::new(), Vec::new());
+    for (row, y) in gold.iter().enumerate() {
+        let Some(y) = *y else { continue };
+        g.push(check_id(data, row, &column, "gold", y.into(), k)?);
+        let yhat = pred
+            .get(row)
+            .copied()
+            .ok_or_else(|| data.row_error(row, &column, "no prediction"))?;
+        p.push(check_id(data, row, &column, "predicted", yhat.into(), k)?);
+    }
+    Ok((g, p))
+}
+
+struct WordPairs {
+    /// Per scored sentence, one id per scored word.
+    gold: Vec<Vec<usize>>,
+    pred: Vec<Vec<usize>>,
+    truncated: u64,
+    unscored: u64,
+}
+
+/// Gold and predicted word labels, read at each word's first sub-token.
+/// Words cut off by truncation get the majority tag as their prediction and
+/// their gold from `full_words`; without it they are left out (counted in
+/// `unscored`). Truncation drops a suffix, so leaving those words out never
+/// joins entities across a gap.
+fn word_pairs(
+    data: &SplitData,
+    task: &str,
+    labels: &TaskLabels,
+    gold: &[Option<Vec<i32>>],
+    pred: &[Vec<u32>],
+    full_words: Option<&WordLabels>,
+) -> Result<WordPairs> {
+    let column = col::target(task);
+    let k = labels.len();
+    let majority = labels.majority();
+    let mut out = WordPairs {
+        gold: Vec::new(),
+        pred: Vec::new(),
+        truncated: 0,
+        unscored: 0,
+    };
+    for (row, y) in gold.iter().enumerate() {
+        let Some(y) = y else { continue };
+        let n_words = data.n_words[row];
+        let positions = first_subtoken_positions(&data.word_ids[row], n_words);
+        let full = full_words
+            .and_then(|m| m.get(&data.ids[row]))
+            .filter(|words| words.len() == n_words);
+        let row_pred = pred
+            .get(row)
+            .ok_or_else(|| data.row_error(row, &column, "no prediction"))?;
+        let (mut g, mut p) = (Vec::with_capacity(n_words), Vec::with_capacity(n_words));
+        for (w, pos) in positions.iter().enumerate() {
+            match *pos {
+                Some(pos) => {
+                    let yw = y.get(pos).copied().unwrap_or(IGNORE_INDEX);
+                    if yw == IGNORE_INDEX {
+                        out.unscored += 1;
+                        continue;
+                    }
+                    g.push(check_id(data, row, &column, "gold", yw.into(), k)?);
+                    let yhat = row_pred.get(pos).copied().ok_or_else(|| {
+                        data.row_error(
+                            row,
+                            &column,
+                            format!("the model gave no prediction at position {pos}"),
+                        )
+                    })?;
+                    p.push(check_id(data, row, &column, "predicted", yhat.into(), k)?);
+                }
+                None => {
+                    out.truncated += 1;
+                    match full.and_then(|words| labels.id(&words[w])) {
+                        Some(id) => {
+                            g.push(id);
+                            p.push(majority);
+                        }
+                        None => out.unscored += 1,
+                    }
+                }
+            }
+        }
+        out.gold.push(g);
+        out.pred.push(p);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::assert_close;
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    fn labels(kind: TaskKind, names: &[&str], counts: &[u64]) -> TaskLabels {
+        TaskLabels {
+            kind,
+            scheme: None,
+            labels: names.iter().map(|s| s.to_string()).collect(),
+            train_counts: counts.to_vec(),
+        }
+    }
+
+    /// Three rows. Row r1: [CLS] john ##ny lives [SEP] (2 words, both in the
+    /// window). Row r2: [CLS] in paris (3 words, "paris" has a second
+    /// sub-token and the last word "today" was cut off). Row r3: no label.
+    fn data(gold: Gold, task: &str) -> SplitData {
+        let mut g = BTreeMap::new();
+        g.insert(task.to_string(), gold);
+        SplitData {
+            path: PathBuf::from("runs/t/tokenize/dev.parquet"),
+            ids: vec!["r1".into(), "r2".into(), "r3".into()],
+            input_ids: vec![vec![2, 10, 11, 12, 3], vec![2, 13, 14, 15], vec![2, 3]],
+            word_ids: vec![vec![-1, 0, 0, 1, -1], vec![-1, 0, 1, 1], vec![-1, -1]],
+            n_words: vec![2, 3, 0],
+            gold: g,
+        }
+    }
+
+    // Span labels: O=0 B-PER=1 I-PER=2 B-LOC=3; O is the train majority.
+    fn ner() -> TaskLabels {
+        labels(
+            TaskKind::Spans,
+            &["O", "B-PER", "I-PER", "B-LOC"],
+            &[50, 5, 2, 4],
+        )
+    }
+
+    fn ner_gold() -> Gold {
+        Gold::Token(vec![
+            Some(vec![-100, 1, -100, 0, -100]), // B-PER O
+            Some(vec![-100, 0, 3, -100]),       // O B-LOC (+ truncated word)
+            None,
+        ])
+    }
+
+    fn ner_pred() -> RowPreds {
+        RowPreds::Token(vec![
+            vec![0, 1, 2, 0, 0], // B-PER (I-PER on ##ny is ignored) O
+            vec![0, 0, 3, 3],    // O B-LOC
+            vec![0, 0],
+        ])
+    }
+
+    #[test]
+    fn spans_use_first_subtokens_and_skip_unlabelled_rows() {
+        // Without split labels the truncated word of r2 cannot be scored:
+        // gold  [B-PER O] [O B-LOC]   pred [B-PER O] [O B-LOC]
+        // entities: 2 gold, 2 predicted, 2 correct -> F1 1; words 4/4.
+        let d = data(ner_gold(), "ner");
+        let m = score_task(&d, "ner", TaskKind::Spans, &ner(), &ner_pred(), None).unwrap();
+        assert_eq!(m.n, 2);
+        assert_close(m.score, 1.0);
+        assert_eq!(m.baseline, 0.0, "majority O finds no entity");
+        let TaskDetail::Spans(s) = &m.metrics else {
+            panic!("{m:?}")
+        };
+        assert_eq!((s.words.truncated_words, s.words.unscored_words), (1, 1));
+        assert_eq!(s.words.words.n_words, 4);
+        assert_eq!(s.entities.gold_entities, 2);
+    }
+
+    #[test]
+    fn truncated_words_are_scored_as_majority_when_gold_is_known() {
+        // r2's third word "today" is gold B-LOC in the split table and gets
+        // the majority prediction O: gold entities 3, predicted 2, correct 2
+        // -> P = 1, R = 2/3, F1 = 0.8; words 4 of 5.
+        let d = data(ner_gold(), "ner");
+        let mut full = WordLabels::new();
+        full.insert(
+            "r2".into(),
+            vec!["O".into(), "B-LOC".into(), "B-LOC".into()],
+        );
+        let m = score_task(&d, "ner", TaskKind::Spans, &ner(), &ner_pred(), Some(&full)).unwrap();
+        assert_close(m.score, 0.8);
+        let TaskDetail::Spans(s) = &m.metrics else {
+            panic!()
+        };
+        assert_eq!((s.words.truncated_words, s.words.unscored_words), (1, 0));
+        assert_eq!((s.words.words.correct_words, s.words.words.n_words), (4, 5));
+        assert_eq!(truncated_rows(&d, "ner"), vec!["r2"]);
+    }
+
+    #[test]
+    fn tagging_accuracy_and_majority_baseline() {
+        // Tags N=0 V=1, train majority V. Gold [N V] [V V]; pred [N N] [V V].
+        // Accuracy 3/4; baseline (all V) 3/4 too.
+        let gold = Gold::Token(vec![
+            Some(vec![-100, 0, -100, 1, -100]),
+            Some(vec![-100, 1, 1, -100]),
+            None,
+        ]);
+        let pred = RowPreds::Token(vec![vec![0, 0, 0, 0, 0], vec![0, 1, 1, 1], vec![0, 0]]);
+        let d = data(gold, "pos");
+        let l = labels(TaskKind::Tagging, &["N", "V"], &[1, 9]);
+        let m = score_task(&d, "pos", TaskKind::Tagging, &l, &pred, None).unwrap();
+        assert_close(m.score, 0.75);
+        assert_close(m.baseline, 0.75);
+        assert!(matches!(m.metrics, TaskDetail::Tagging(_)));
+    }
+
+    #[test]
+    fn classification_skips_masked_rows() {
+        // Rows r1 and r3 carry the task: gold [a, b], pred [a, a].
+        // macro-F1 = (2/3 + 0) / 2 = 1/3; baseline (train majority b) = (0 + 2/3) / 2 = 1/3
+        let d = data(Gold::Sentence(vec![Some(0), None, Some(1)]), "s");
+        let l = labels(TaskKind::Classification, &["a", "b"], &[1, 3]);
+        let m = score_task(
+            &d,
+            "s",
+            TaskKind::Classification,
+            &l,
+            &RowPreds::Sentence(vec![0, 1, 0]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(m.n, 2);
+        assert_close(m.score, 1.0 / 3.0);
+        assert_close(m.baseline, 1.0 / 3.0);
+    }
+
+    #[test]
+    fn bad_gold_id_names_file_column_and_row() {
+        let d = data(Gold::Sentence(vec![Some(0), Some(7), None]), "s");
+        let l = labels(TaskKind::Classification, &["a", "b"], &[1, 3]);
+        let err = score_task(
+            &d,
+            "s",
+            TaskKind::Classification,
+            &l,
+            &RowPreds::Sentence(vec![0, 0, 0]),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("dev.parquet")
+                && err.contains("y_s")
+                && err.contains("`r2`")
+                && err.contains("7"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn kind_mismatch_is_an_error() {
+        let d = data(Gold::Sentence(vec![Some(0), None, None]), "s");
+        let l = labels(TaskKind::Classification, &["a"], &[1]);
+        assert!(
+            score_task(
+                &d,
+                "s",
+                TaskKind::Classification,
+                &l,
+                &RowPreds::Token(vec![]),
+                None
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,81 @@
+//! One direction of one LSTM layer.
+//!
+//! candle's stock `rnn::lstm` runs the input projection inside the time loop.
+//! Here the input projection of the whole sequence is one matmul, and the
+//! four gates come from one fused `(H, 4H)` recurrent matmul per step, which
+//! leaves only the unavoidable sequential work in the loop.
+
+use candle_core::{D, Tensor};
+
+use crate::error::Result;
+use crate::params::ParamStore;
+
+pub struct LstmDirection {
+    /// `(in, 4H)`, gate order `[input, forget, output, cell]`.
+    w_ih: Tensor,
+    /// `(H, 4H)`.
+    w_hh: Tensor,
+    /// `(4H,)`.
+    bias: Tensor,
+    hidden: usize,
+    reverse: bool,
+}
+
+impl LstmDirection {
+    pub fn new(p: &mut ParamStore, input: usize, hidden: usize, reverse: bool) -> Result<Self> {
+        // PyTorch's default: U(-1/sqrt(H), 1/sqrt(H)).
+        let bound = 1.0 / (hidden as f64).sqrt();
+        Ok(Self {
+            w_ih: p.uniform("w_ih", &[input, 4 * hidden], bound)?,
+            w_hh: p.uniform("w_hh", &[hidden, 4 * hidden], bound)?,
+            bias: p.uniform("bias", &[4 * hidden], bound)?,
+            hidden,
+            reverse,
+        })
+    }
+
+    /// `xs`: `(B, T, in)`, `mask`: `(B, T, 1)` with 1 on real tokens. Padding
+    /// sits at the end of each row; the mask freezes the state there so the
+    /// reverse direction starts at each row's last real token.
+    pub fn forward(&self, xs: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let (b, t, input) = xs.dims3()?;
+        let h4 = 4 * self.hidden;
+        let proj = xs
+            .reshape((b * t, input))?
+            .matmul(&self.w_ih)?
+            .broadcast_add(&self.bias)?
+            .reshape((b, t, h4))?;
+        let mut h = Tensor::zeros((b, self.hidden), xs.dtype(), xs.device())?;
+        let mut c = h.clone();
+        let mut outputs: Vec<Tensor> = Vec::with_capacity(t);
+        let steps: Box<dyn Iterator<Item = usize>> = if self.reverse {
+            Box::new((0..t).rev())
+        } else {
+            Box::new(0..t)
+        };
+        for step in steps {
+            let gates = proj
+                .narrow(1, step, 1)?
+                .squeeze(1)?
+                .add(&h.matmul(&self.w_hh)?)?;
+            let sig = candle_nn::ops::sigmoid(&gates.narrow(D::Minus1, 0, 3 * self.hidden)?)?;
+            let cell = gates
+                .narrow(D::Minus1, 3 * self.hidden, self.hidden)?
+                .tanh()?;
+            let i = sig.narrow(D::Minus1, 0, self.hidden)?;
+            let f = sig.narrow(D::Minus1, self.hidden, self.hidden)?;
+            let o = sig.narrow(D::Minus1, 2 * self.hidden, self.hidden)?;
+            let c_new = f.mul(&c)?.add(&i.mul(&cell)?)?;
+            let h_new = o.mul(&c_new.tanh()?)?;
+            let m = mask.narrow(1, step, 1)?.squeeze(1)?;
+            // h = m * h_new + (1 - m) * h, written to reuse one subtraction.
+            h = h.add(&h_new.sub(&h)?.broadcast_mul(&m)?)?;
+            c = c.add(&c_new.sub(&c)?.broadcast_mul(&m)?)?;
+            outputs.push(h.clone());
+        }
+        if self.reverse {
+            outputs.reverse();
+        }
+        Ok(Tensor::stack(&outputs, 1)?)
+    }
+}

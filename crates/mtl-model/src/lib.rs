@@ -1,0 +1,25 @@
+//! The multi-task model shared by train, eval and predict: a BiLSTM encoder,
+//! one head per task, masked losses, per-batch padding, and the model bundle
+//! (weights, spec, tokenizer and labels in one folder).
+//!
+//! This crate never reads pipeline artifacts or decides how to train: it
+//! defines the network and how it is saved. Every parameter is checked by a
+//! test to receive a gradient, because some candle 0.11 fused ops (e.g.
+//! `softmax_last_dim`, `layer_norm`) silently pass none.
+
+pub mod batch;
+pub mod bundle;
+mod dropout;
+pub mod encoder;
+mod error;
+pub mod heads;
+pub mod loss;
+pub mod model;
+mod params;
+pub mod spec;
+
+pub use batch::{Batch, Targets};
+pub use bundle::{Bundle, BundleMeta, TaskOutput};
+pub use error::{Error, Result};
+pub use model::MultiTaskModel;
+pub use spec::{EncoderSpec, HeadSpec, ModelSpec, Preprocess};

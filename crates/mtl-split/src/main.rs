@@ -1,0 +1,27 @@
+use clap::Parser;
+use mtl_core::{Stage, StageArgs};
+
+/// Split & label: train/dev/test assignment, label vocabularies, task fusion.
+#[derive(Parser)]
+#[command(name = "mtl-split", version)]
+struct Cli {
+    #[command(flatten)]
+    args: StageArgs,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let cfg = cli.args.load_config()?;
+    let input = cli.args.input_dir(&cfg, Stage::Clean);
+    let out = cli.args.out_dir(&cfg, Stage::Split);
+    let outcome = mtl_split::run(&cfg, &input, &out, cli.args.force)?;
+    println!("{}", outcome.summary());
+    let m = outcome.manifest();
+    println!(
+        "  rows: train {} / dev {} / test {}",
+        m.rows.get("train").unwrap_or(&0),
+        m.rows.get("dev").unwrap_or(&0),
+        m.rows.get("test").unwrap_or(&0)
+    );
+    Ok(())
+}

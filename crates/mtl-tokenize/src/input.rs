@@ -1,0 +1,139 @@
+//! Reading the split stage's tables: ids, words and each task's labels.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use mtl_core::artifact::{self, col};
+use mtl_core::{CoreError, LabelSet};
+use polars::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// A task's label column, one entry per row, `None` where the row does not
+/// carry the task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LabelColumn {
+    Sentence(Vec<Option<String>>),
+    Token(Vec<Option<Vec<String>>>),
+}
+
+/// The columns of one split table that tokenize uses.
+#[derive(Debug, Clone)]
+pub struct SplitTable {
+    pub path: PathBuf,
+    pub ids: Vec<String>,
+    pub words: Vec<Vec<String>>,
+    /// Keyed by task name, for every task in labels.json.
+    pub labels: BTreeMap<String, LabelColumn>,
+}
+
+impl SplitTable {
+    pub fn rows(&self) -> usize {
+        self.ids.len()
+    }
+}
+
+pub fn read_split(path: &Path, labels: &LabelSet) -> Result<SplitTable> {
+    let df = artifact::read_parquet(path)?;
+    let polars_err = |source| Error::Polars {
+        path: path.to_path_buf(),
+        source,
+    };
+    let string_list = DataType::List(Box::new(DataType::String));
+
+    let id_col = artifact::column(&df, path, col::ID, &DataType::String)?;
+    let mut ids = Vec::with_capacity(df.height());
+    for (row, id) in id_col.str().map_err(polars_err)?.iter().enumerate() {
+        let id = id.ok_or_else(|| CoreError::Schema {
+            path: path.to_path_buf(),
+            column: col::ID.into(),
+            message: format!("null id in row {row}"),
+        })?;
+        ids.push(id.to_string());
+    }
+
+    let words_col = artifact::column(&df, path, col::WORDS, &string_list)?;
+    let words = read_string_lists(words_col, path, &ids, col::WORDS)?
+        .into_iter()
+        .enumerate()
+        .map(|(row, w)| {
+            w.ok_or_else(|| Error::Row {
+                path: path.to_path_buf(),
+                row,
+                id: ids[row].clone(),
+                message: format!("`{}` is null", col::WORDS),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    let mut label_cols = BTreeMap::new();
+    for (task, tl) in &labels.tasks {
+        let name = col::label(task);
+        let c = df.column(&name).map_err(|_| CoreError::Schema {
+            path: path.to_path_buf(),
+            column: name.clone(),
+            message: format!("missing (labels.json has task `{task}`)"),
+        })?;
+        // A column that is null in every row may come back untyped.
+        let all_null = c.dtype() == &DataType::Null;
+        let column = if tl.kind.is_token_level() {
+            if all_null {
+                LabelColumn::Token(vec![None; df.height()])
+            } else {
+                let c = artifact::column(&df, path, &name, &string_list)?;
+                LabelColumn::Token(read_string_lists(c, path, &ids, &name)?)
+            }
+        } else if all_null {
+            LabelColumn::Sentence(vec![None; df.height()])
+        } else {
+            let c = artifact::column(&df, path, &name, &DataType::String)?;
+            let values = c.str().map_err(polars_err)?;
+            LabelColumn::Sentence(values.iter().map(|v| v.map(str::to_string)).collect())
+        };
+        label_cols.insert(task.clone(), column);
+    }
+
+    Ok(SplitTable {
+        path: path.to_path_buf(),
+        ids,
+        words,
+        labels: label_cols,
+    })
+}
+
+fn read_string_lists(
+    c: &Column,
+    path: &Path,
+    ids: &[String],
+    name: &str,
+) -> Result<Vec<Option<Vec<String>>>> {
+    let list = c.list().map_err(|source| Error::Polars {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut out = Vec::with_capacity(list.len());
+    for (row, cell) in list.series_iter().enumerate() {
+        let Some(series) = cell else {
+            out.push(None);
+            continue;
+        };
+        let strings = series.str().map_err(|source| Error::Polars {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut items = Vec::with_capacity(strings.len());
+        for s in strings.iter() {
+            items.push(
+                s.ok_or_else(|| Error::Row {
+                    path: path.to_path_buf(),
+                    row,
+                    id: ids[row].clone(),
+                    message: format!("`{name}` holds a null item"),
+                })?
+                .to_string(),
+            );
+        }
+        out.push(Some(items));
+    }
+    Ok(out)
+}

@@ -1,0 +1,28 @@
+//! The tokenize stage: fits a sub-word tokenizer (WordPiece, BPE or Unigram)
+//! on the train split's words, or loads a pretrained `tokenizer.json`, and
+//! turns the split tables into sub-token id sequences with word ids and
+//! integer targets aligned to sub-tokens (`runs/<pipeline>/tokenize/`).
+//!
+//! It never looks at dev or test when fitting, never pads (the trainer pads
+//! per batch), and never invents label ids: the vocabularies come from the
+//! split stage's `labels.json`, which it passes on unchanged.
+
+pub mod align;
+mod encode;
+mod error;
+mod input;
+mod output;
+mod pretrained;
+pub mod report;
+mod stage;
+mod train;
+
+pub use encode::{Encoded, encode_batch_words, encode_words, unk_id};
+pub use error::{Error, Result};
+pub use pretrained::{load_pretrained, tokenizer_file};
+pub use report::Report;
+pub use stage::{TOKENIZER_FILE, run};
+pub use train::{CLS, PAD, SEP, SPECIAL_TOKENS, UNK, train_tokenizer};
+
+/// Bumped when the tokenize outputs change meaning.
+pub const STAGE_VERSION: u32 = 1;

@@ -1,0 +1,8 @@
+//! The orchestrator behind `cargo xtask`: builds the stage binaries and runs
+//! them in order as separate processes, exactly as a scheduler would.
+//!
+//! It never does a stage's work itself. Caching lives in the stages (each
+//! one skips itself when its manifest fingerprint is current); the runner
+//! only decides which stages to call and with `--force` or not.
+
+pub mod pipeline;

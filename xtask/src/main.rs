@@ -1,0 +1,88 @@
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use mtl_core::{PipelineConfig, Stage};
+use xtask::pipeline::{self, RunOptions};
+
+/// Project automation for mtl.
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the stage binaries and run the pipeline: clean → split →
+    /// tokenize → train → eval. Stages whose inputs and config are unchanged
+    /// are skipped.
+    Run {
+        /// Pipeline config.
+        #[arg(default_value = "pipelines/sample.toml")]
+        pipeline: PathBuf,
+        /// Data directory for `$DATA_DIR` paths [default: $MTL_DATA_DIR].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Re-run every stage.
+        #[arg(long)]
+        force: bool,
+        /// Start at this stage (and re-run it and everything after it).
+        #[arg(long, value_parser = parse_stage)]
+        from: Option<Stage>,
+        /// Stop after this stage.
+        #[arg(long, value_parser = parse_stage)]
+        until: Option<Stage>,
+    },
+}
+
+fn parse_stage(s: &str) -> Result<Stage, String> {
+    Stage::parse(s).ok_or_else(|| {
+        format!(
+            "unknown stage `{s}`; one of: {}",
+            Stage::ALL.map(|s| s.name()).join(", ")
+        )
+    })
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Run {
+            pipeline,
+            data_dir,
+            force,
+            from,
+            until,
+        } => {
+            // Resolve relative to the workspace, whatever the caller's folder.
+            std::env::set_current_dir(pipeline::workspace_root())
+                .context("entering the workspace")?;
+            let started = Instant::now();
+            let opts = RunOptions {
+                pipeline: pipeline.clone(),
+                data_dir: data_dir.clone(),
+                force,
+                from,
+                until,
+                bin_dir: None,
+                quiet: false,
+            };
+            let runs = pipeline::run(&opts)?;
+            let cached = runs.iter().filter(|r| r.cached).count();
+            println!(
+                "\npipeline finished in {:.1} s ({} stages run, {} cached)",
+                started.elapsed().as_secs_f64(),
+                runs.len() - cached,
+                cached
+            );
+            if runs.iter().any(|r| r.stage == Stage::Eval) {
+                let cfg = PipelineConfig::load(&pipeline, data_dir.as_deref())?;
+                println!("\n{}", pipeline::metrics_table(&cfg)?);
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! `cargo xtask run`: clean → split → tokenize → train → eval.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use mtl_core::{Manifest, PipelineConfig, Stage};
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub pipeline: PathBuf,
+    pub data_dir: Option<PathBuf>,
+    /// Re-run every selected stage.
+    pub force: bool,
+    /// First stage to run; it and every later stage are forced.
+    pub from: Option<Stage>,
+    /// Last stage to run.
+    pub until: Option<Stage>,
+    /// Where the stage binaries are; `None` builds them with cargo first.
+    pub bin_dir: Option<PathBuf>,
+    /// Print stage output (the CLI does; tests capture it instead).
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageRun {
+    pub stage: Stage,
+    /// The stage found its output current and did nothing.
+    pub cached: bool,
+    pub seconds_x100: u64,
+}
+
+/// Workspace root: xtask lives one level below it.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// A `cargo` command with the environment a shell would give it.
+///
+/// `cargo run` and `cargo test` export variables such as
+/// `CARGO_MANIFEST_DIR` to the program they start. Some build scripts (ring,
+/// under polars) declare `rerun-if-env-changed` on them, so a nested cargo
+/// that inherits them sees every dependency as dirty and rebuilds polars and
+/// candle from scratch, and the next plain `cargo` call rebuilds them again.
+fn cargo() -> Command {
+    let program = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(program);
+    const KEEP: [&str; 10] = [
+        "CARGO_HOME",
+        "CARGO_TARGET_DIR",
+        "CARGO_TERM_",
+        "CARGO_BUILD_",
+        "CARGO_NET_",
+        "CARGO_HTTP_",
+        "CARGO_REGISTRIES_",
+        "CARGO_PROFILE_",
+        "CARGO_INCREMENTAL",
+        "CARGO_LOG",
+    ];
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        let set_by_cargo = key == "CARGO"
+            || (key.starts_with("CARGO_") && !KEEP.iter().any(|k| key.starts_with(k)));
+        if set_by_cargo || key == "OUT_DIR" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+/// Builds every stage binary in release mode and returns their folder.
+pub fn build_stage_binaries(quiet: bool) -> Result<PathBuf> {
+    let mut cmd = cargo();
+    cmd.args(["build", "--release", "--bins"]);
+    for s in Stage::ALL {
+        cmd.args(["-p", s.binary()]);
+    }
+    if quiet {
+        cmd.arg("--quiet");
+    }
+    let status = cmd.status().context("running cargo build")?;
+    if !status.success() {
+        bail!("building the stage binaries failed");
+    }
+    let meta = cargo()
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .context("running cargo metadata")?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&meta.stdout).context("parsing cargo metadata")?;
+    let target = v["target_directory"]
+        .as_str()
+        .context("cargo metadata has no target_directory")?;
+    Ok(PathBuf::from(target).join("release"))
+}
+
+/// Runs the selected stages in order and reports which were cached.
+pub fn run(opts: &RunOptions) -> Result<Vec<StageRun>> {
+    let cfg = PipelineConfig::load(&opts.pipeline, opts.data_dir.as_deref())?;
+    let bin_dir = match &opts.bin_dir {
+        Some(d) => d.clone(),
+        None => build_stage_binaries(opts.quiet)?,
+    };
+    let first = opts.from.unwrap_or(Stage::Clean);
+    let last = opts.until.unwrap_or(Stage::Eval);
+    if first > last {
+        bail!("--from {first} comes after --until {last}");
+    }
+    let mut runs = Vec::new();
+    for stage in Stage::ALL
+        .into_iter()
+        .filter(|s| (first..=last).contains(s))
+    {
+        let out = cfg.run_dir().join(stage.name());
+        let before = std::fs::read(out.join(Manifest::FILE)).ok();
+        let mut cmd = Command::new(bin_dir.join(stage.binary()));
+        cmd.arg("--config").arg(&opts.pipeline);
+        if let Some(d) = &opts.data_dir {
+            cmd.arg("--data-dir").arg(d);
+        }
+        if opts.force || opts.from.is_some() {
+            cmd.arg("--force");
+        }
+        let started = Instant::now();
+        let output = cmd
+            .output()
+            .with_context(|| format!("starting {}", stage.binary()))?;
+        if !opts.quiet {
+            print!("{}", String::from_utf8_lossy(&output.stdout));
+            eprint!("{}", String::from_utf8_lossy(&output.stderr));
+        }
+        if !output.status.success() {
+            bail!(
+                "stage `{stage}` failed ({}):\n{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim_end()
+            );
+        }
+        let after = std::fs::read(out.join(Manifest::FILE)).ok();
+        runs.push(StageRun {
+            stage,
+            cached: before.is_some() && before == after,
+            seconds_x100: (started.elapsed().as_secs_f64() * 100.0) as u64,
+        });
+    }
+    Ok(runs)
+}
+
+/// The per-task score table from `eval/metrics.json`.
+pub fn metrics_table(cfg: &PipelineConfig) -> Result<String> {
+    let path = cfg.run_dir().join(Stage::Eval.name()).join("metrics.json");
+    let metrics: mtl_eval::report::Metrics = mtl_core::fsio::read_json(&path)?;
+    Ok(mtl_eval::render_table(&metrics))
+}
