@@ -73,13 +73,15 @@ fn cargo() -> Command {
     cmd
 }
 
-/// Builds every stage binary in release mode and returns their folder.
+/// Builds every stage binary (and `mtl-predict`) in release mode and
+/// returns their folder.
 pub fn build_stage_binaries(quiet: bool) -> Result<PathBuf> {
     let mut cmd = cargo();
     cmd.args(["build", "--release", "--bins"]);
     for s in Stage::ALL {
         cmd.args(["-p", s.binary()]);
     }
+    cmd.args(["-p", "mtl-predict"]);
     if quiet {
         cmd.arg("--quiet");
     }

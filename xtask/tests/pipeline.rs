@@ -88,6 +88,7 @@ fn pipeline_runs_caches_and_invalidates() {
     std::fs::write(&cfg_path, config(&data, &runs_dir, 2, 400)).unwrap();
 
     let bin_dir = pipeline::build_stage_binaries(true).unwrap();
+    let predict_bin = bin_dir.join("mtl-predict");
     let opts = RunOptions {
         pipeline: cfg_path.clone(),
         data_dir: None,
@@ -157,6 +158,46 @@ fn pipeline_runs_caches_and_invalidates() {
         assert!(t["metric"].is_string());
     }
     assert!(run_dir.join("train/model/model.safetensors").exists());
+
+    // The bundle alone serves every task on raw text.
+    let texts = tmp.path().join("texts.txt");
+    std::fs::write(
+        &texts,
+        "The  <b>battery</b> died after two days &amp; support never replied.\nGreat screen!\n",
+    )
+    .unwrap();
+    let preds = tmp.path().join("preds.jsonl");
+    let status = std::process::Command::new(&predict_bin)
+        .arg("--model")
+        .arg(run_dir.join("train/model"))
+        .arg("--input")
+        .arg(&texts)
+        .arg("--output")
+        .arg(&preds)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let preds: Vec<serde_json::Value> = std::fs::read_to_string(&preds)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(preds.len(), 2);
+    let first = &preds[0];
+    // Cleaning was replayed: markup and entities are gone from the words.
+    assert_eq!(first["words"].as_array().unwrap().len(), 10, "{first}");
+    assert_eq!(first["words"][1], "battery");
+    for task in ["sentiment", "topic"] {
+        assert!(first[task]["label"].is_string(), "{first}");
+        let p = first[task]["prob"].as_f64().unwrap();
+        assert!(p > 0.0 && p <= 1.0);
+    }
+    assert_eq!(first["entities"]["tags"].as_array().unwrap().len(), 10);
+    assert!(first["entities"]["spans"].is_array());
 
     // Second run: nothing changed, everything cached.
     let second = pipeline::run(&opts).unwrap();

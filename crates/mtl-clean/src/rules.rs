@@ -112,9 +112,9 @@ pub(crate) fn clean(
 /// ones back as `words`, with the text, the counts, and where the first
 /// emptied word was (a row with token labels cannot lose a word).
 ///
-/// `text` is always the words joined by one space, whatever
-/// `collapse_whitespace` says: the word list defines the text, and any
-/// other spacing would make `n_chars` and the words disagree.
+/// `text` is always the words joined by one space: the word list defines
+/// the text, and any other spacing would make `n_chars` and the words
+/// disagree.
 fn clean_words(rows: LazyFrame, opts: &CleanOptions) -> LazyFrame {
     let non_empty = |c: &str| col(c).str().len_chars().gt(lit(0));
     let words = rows
