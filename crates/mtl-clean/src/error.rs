@@ -64,11 +64,11 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Attaches what was being done (a dataset, a file) to a polars error.
-pub(crate) trait PolarsContext<T> {
+pub(crate) trait PolarsAt<T> {
     fn ctx(self, context: impl std::fmt::Display) -> Result<T>;
 }
 
-impl<T> PolarsContext<T> for std::result::Result<T, PolarsError> {
+impl<T> PolarsAt<T> for std::result::Result<T, PolarsError> {
     fn ctx(self, context: impl std::fmt::Display) -> Result<T> {
         self.map_err(|source| Error::Polars {
             context: context.to_string(),

@@ -12,7 +12,7 @@ use mtl_core::manifest::fingerprint;
 use mtl_core::{InputRef, Manifest, ManifestBuilder, Outcome, PipelineConfig, Stage, StagingDir};
 use polars::prelude::*;
 
-use crate::error::{Error, PolarsContext, Result};
+use crate::error::{Error, PolarsAt, Result};
 use crate::read::{self, Parsed, Quarantined, Row, SourceFile};
 use crate::report::{Conflict, DatasetReport, Report};
 use crate::{STAGE_VERSION, reason, rules, table};

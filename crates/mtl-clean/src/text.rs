@@ -9,7 +9,7 @@
 use mtl_core::config::{CleanOptions, Normalization};
 use polars::prelude::*;
 
-use crate::error::{PolarsContext, Result};
+use crate::error::{PolarsAt, Result};
 
 /// Regular expressions (Rust `regex` syntax, as polars uses) of each step.
 pub mod pattern {

@@ -50,6 +50,21 @@ pub mod col {
     }
 }
 
+/// Attaches the artifact's path to a polars error, so that every message
+/// about a table names its file.
+pub trait PolarsAt<T> {
+    fn at(self, path: &Path) -> Result<T>;
+}
+
+impl<T> PolarsAt<T> for PolarsResult<T> {
+    fn at(self, path: &Path) -> Result<T> {
+        self.map_err(|source| CoreError::Parquet {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
 /// Writes a DataFrame as Parquet (zstd) through a temporary name.
 pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
     let tmp = crate::fsio::tmp_sibling(path);

@@ -8,7 +8,8 @@ use mtl_core::TaskKind;
 use mtl_core::artifact::{IGNORE_INDEX, NO_LABEL, col, column, read_parquet};
 use polars::prelude::*;
 
-use crate::error::{Error, PolarsContext, Result};
+use crate::error::{Error, Result};
+use mtl_core::artifact::PolarsAt;
 
 /// Gold of one task, one entry per row; `None` where the row does not carry
 /// the task (the task mask).

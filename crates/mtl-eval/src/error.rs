@@ -16,12 +16,6 @@ pub enum Error {
         #[source]
         source: Box<mtl_model::Error>,
     },
-    #[error("{path}: {source}")]
-    Polars {
-        path: PathBuf,
-        #[source]
-        source: polars::prelude::PolarsError,
-    },
     #[error("{path}: column `{column}`, row `{id}`: {message}")]
     Row {
         path: PathBuf,
@@ -44,17 +38,3 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Attaches the artifact path to polars errors.
-pub(crate) trait PolarsContext<T> {
-    fn at(self, path: &std::path::Path) -> Result<T>;
-}
-
-impl<T> PolarsContext<T> for polars::prelude::PolarsResult<T> {
-    fn at(self, path: &std::path::Path) -> Result<T> {
-        self.map_err(|source| Error::Polars {
-            path: path.to_path_buf(),
-            source,
-        })
-    }
-}

@@ -11,7 +11,8 @@ use mtl_core::artifact::{col, column, read_parquet};
 use mtl_core::{Manifest, Stage};
 use polars::prelude::*;
 
-use crate::error::{PolarsContext, Result};
+use crate::error::Result;
+use mtl_core::artifact::PolarsAt;
 
 /// Word labels of one task: row id → one label per word.
 pub type WordLabels = HashMap<String, Vec<String>>;

@@ -1,15 +1,7 @@
-use std::path::PathBuf;
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Core(#[from] mtl_core::CoreError),
-    #[error("{path}: {source}")]
-    Polars {
-        path: PathBuf,
-        #[source]
-        source: polars::prelude::PolarsError,
-    },
     #[error(
         "{file}:{line}: task `{task}`: label `{label}` is not in the training vocabulary \
          (set [split] unknown_labels = {{ policy = \"map-to\", label = \"...\" }} to map it)"
@@ -35,17 +27,3 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Attaches the artifact path to polars errors.
-pub(crate) trait PolarsContext<T> {
-    fn at(self, path: &std::path::Path) -> Result<T>;
-}
-
-impl<T> PolarsContext<T> for polars::prelude::PolarsResult<T> {
-    fn at(self, path: &std::path::Path) -> Result<T> {
-        self.map_err(|source| Error::Polars {
-            path: path.to_path_buf(),
-            source,
-        })
-    }
-}

@@ -22,8 +22,8 @@ use mtl_core::{
 };
 use polars::prelude::*;
 
-use error::PolarsContext;
 pub use error::{Error, Result};
+use mtl_core::artifact::PolarsAt;
 pub use report::SplitReport;
 
 /// Bumped when split's output changes for the same input.
