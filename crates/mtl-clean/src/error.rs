@@ -31,7 +31,7 @@ pub enum Error {
         name: String,
     },
 
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -41,7 +41,7 @@ pub enum Error {
     #[error("{path}: line {line}: more lines than a u32 can number")]
     TooManyLines { path: PathBuf, line: u64 },
 
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Polars {
         context: String,
         #[source]

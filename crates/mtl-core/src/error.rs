@@ -4,7 +4,7 @@ use std::path::PathBuf;
 /// where it can, the key or line) so that a user can fix the input.
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -18,13 +18,13 @@ pub enum CoreError {
         key: String,
         message: String,
     },
-    #[error("{path}: invalid JSON: {source}")]
+    #[error("{path}: invalid JSON")]
     Json {
         path: PathBuf,
         #[source]
         source: serde_json::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Parquet {
         path: PathBuf,
         #[source]

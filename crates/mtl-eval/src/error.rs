@@ -8,7 +8,7 @@ use crate::metrics::MetricError;
 pub enum Error {
     #[error(transparent)]
     Core(#[from] mtl_core::CoreError),
-    #[error("{path}: cannot use the model bundle: {source}")]
+    #[error("{path}: cannot use the model bundle")]
     Model {
         path: PathBuf,
         // Boxed: the model error holds whole core and tensor errors, and
@@ -29,7 +29,7 @@ pub enum Error {
         task: String,
         message: String,
     },
-    #[error("task `{task}`: {source}")]
+    #[error("task `{task}`")]
     Metric {
         task: String,
         #[source]

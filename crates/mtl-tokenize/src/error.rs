@@ -39,7 +39,7 @@ pub enum Error {
         label: String,
     },
 
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Polars {
         path: PathBuf,
         #[source]

@@ -8,7 +8,7 @@ pub enum Error {
     Model(#[from] mtl_model::Error),
     #[error("tensor error: {0}")]
     Candle(#[from] candle_core::Error),
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Polars {
         path: PathBuf,
         #[source]
