@@ -18,7 +18,7 @@ pub enum Error {
     },
 
     #[error(
-        "dataset `{dataset}`: format `{format}` is not implemented yet in mtl-clean (only `jsonl` is)"
+        "dataset `{dataset}`: format `{format}` is not implemented yet in mtl-clean (only `jsonl`, `lines` and `conllu` are)"
     )]
     UnsupportedFormat { dataset: String, format: String },
 
@@ -29,6 +29,42 @@ pub enum Error {
         config: PathBuf,
         index: usize,
         name: String,
+    },
+
+    #[error("{config}: key `{key}`: {detail}")]
+    BadTask {
+        config: PathBuf,
+        key: String,
+        detail: String,
+    },
+
+    #[error(
+        "{path}: a `lines` text file's name must end with `_text.txt` (its labels are read from the `_labels.txt` beside it)"
+    )]
+    NotATextFile { path: PathBuf },
+
+    #[error("{text}: its {what} file {path} was not found")]
+    MissingCompanion {
+        text: PathBuf,
+        what: &'static str,
+        path: PathBuf,
+    },
+
+    #[error(
+        "{text} has {text_lines} lines but {labels} has {label_lines}: a `lines` dataset needs one label line per text line"
+    )]
+    LineCountMismatch {
+        text: PathBuf,
+        text_lines: usize,
+        labels: PathBuf,
+        label_lines: usize,
+    },
+
+    #[error("{path}: line {line}: {detail}")]
+    BadMapping {
+        path: PathBuf,
+        line: usize,
+        detail: String,
     },
 
     #[error("{path}")]

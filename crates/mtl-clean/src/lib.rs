@@ -1,7 +1,9 @@
-//! The clean stage of mtl: reads each dataset's raw files (JSON Lines for
-//! now), cleans every word with polars expressions (HTML, control and
-//! zero-width characters, Unicode normalization, masks, case), validates
-//! rows against their tasks, drops duplicates, and writes
+//! The clean stage of mtl: reads each dataset's raw files (JSON Lines,
+//! TweetEval-style parallel `lines` with a labels file and a mapping, or
+//! CoNLL-U sentences with their given words), cleans every word with polars
+//! expressions (HTML, control and zero-width characters, Unicode
+//! normalization, masks, case), validates rows against their tasks, drops
+//! duplicates, and writes
 //! `clean/<dataset>.parquet`, `clean/quarantine.parquet` and
 //! `clean/report.json` (schemas in [`mtl_core::artifact`]).
 //!
@@ -12,7 +14,9 @@
 //! would lose a word is quarantined instead. [`text`] is the same word
 //! cleaning for inference.
 
+mod conllu;
 mod error;
+mod lines;
 mod read;
 pub mod reason;
 mod report;

@@ -63,6 +63,10 @@ pub(crate) struct Row {
     pub file: u32,
     pub line: u32,
     pub group: Option<String>,
+    /// The words before cleaning, as the reader found them: the raw text
+    /// split on whitespace for text formats, the given tokens for CoNLL-U
+    /// (where a word may contain a space). Cleaning is per word and never
+    /// re-splits them, so token labels stay aligned.
     pub raw_words: Vec<String>,
     /// One per task of the dataset, in config order.
     pub labels: Vec<Label>,
@@ -155,7 +159,40 @@ pub(crate) fn read_jsonl(
     Ok(())
 }
 
-type Rejection = (&'static str, String);
+pub(crate) type Rejection = (&'static str, String);
+
+/// A whole file's bytes, for the readers that need more than one pass or
+/// more than one file at a time.
+pub(crate) fn read_bytes(path: &std::path::Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The lines of a file without BOM and line ends. A last line without a
+/// newline counts; the empty piece after a final newline does not, so
+/// files with and without a trailing newline have the same lines.
+pub(crate) fn split_lines(bytes: &[u8]) -> Vec<&[u8]> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut lines: Vec<&[u8]> = bytes
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .collect();
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        lines.pop();
+    }
+    lines
+}
+
+/// A line number as rows carry it.
+pub(crate) fn line_number(path: &std::path::Path, index: usize) -> Result<u32> {
+    let line = index as u64 + 1;
+    u32::try_from(line).map_err(|_| Error::TooManyLines {
+        path: path.to_path_buf(),
+        line,
+    })
+}
 
 fn parse_line(
     ds: &DatasetConfig,

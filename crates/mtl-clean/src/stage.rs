@@ -15,7 +15,7 @@ use polars::prelude::*;
 use crate::error::{Error, PolarsAt, Result};
 use crate::read::{self, Parsed, Quarantined, Row, SourceFile};
 use crate::report::{Conflict, DatasetReport, Report};
-use crate::{STAGE_VERSION, reason, rules, table};
+use crate::{STAGE_VERSION, conllu, lines, reason, rules, table};
 
 /// The quarantine table's file name.
 pub const QUARANTINE_FILE: &str = "quarantine.parquet";
@@ -30,11 +30,28 @@ pub fn run(cfg: &PipelineConfig, out_dir: &Path, force: bool) -> Result<Outcome>
     let sources = resolve_sources(cfg)?;
     let mut inputs = Vec::new();
     for (ds, files) in cfg.datasets.iter().zip(&sources) {
+        let mut mappings = Vec::new();
         for f in files {
+            let split = f.split.unwrap_or("all");
             inputs.push(InputRef {
-                name: format!("{}/{}", ds.name, f.split.unwrap_or("all")),
+                name: format!("{}/{split}", ds.name),
                 fingerprint: mtl_core::hash::sha256_file(&f.path)?,
             });
+            // The labels and the mapping are read too, so they are inputs.
+            if ds.format == DatasetFormat::Lines {
+                let c = lines::companions(&f.path)?;
+                inputs.push(InputRef {
+                    name: format!("{}/{split}/labels", ds.name),
+                    fingerprint: mtl_core::hash::sha256_file(&c.labels)?,
+                });
+                if !mappings.contains(&c.mapping) {
+                    inputs.push(InputRef {
+                        name: format!("{}/mapping/{}", ds.name, mappings.len()),
+                        fingerprint: mtl_core::hash::sha256_file(&c.mapping)?,
+                    });
+                    mappings.push(c.mapping);
+                }
+            }
         }
     }
     let fp = fingerprint(Stage::Clean, STAGE_VERSION, cfg, &inputs);
@@ -81,7 +98,10 @@ pub fn run(cfg: &PipelineConfig, out_dir: &Path, force: bool) -> Result<Outcome>
 /// Problems with the config that this stage, not mtl-core, rejects.
 fn check_datasets(cfg: &PipelineConfig) -> Result<()> {
     for (i, ds) in cfg.datasets.iter().enumerate() {
-        if ds.format != DatasetFormat::Jsonl {
+        if !matches!(
+            ds.format,
+            DatasetFormat::Jsonl | DatasetFormat::Lines | DatasetFormat::Conllu
+        ) {
             return Err(Error::UnsupportedFormat {
                 dataset: ds.name.clone(),
                 format: serde_json::to_value(ds.format)
@@ -98,6 +118,74 @@ fn check_datasets(cfg: &PipelineConfig) -> Result<()> {
                 name: ds.name.clone(),
             });
         }
+        check_tasks(cfg, ds)?;
+    }
+    Ok(())
+}
+
+/// The tasks a `lines` or `conllu` dataset can feed: `lines` has one
+/// label per line, so one sentence-level task; CoNLL-U has per-word
+/// columns, so token tasks naming one of them.
+fn check_tasks(cfg: &PipelineConfig, ds: &DatasetConfig) -> Result<()> {
+    let bad = |key: String, detail: String| Error::BadTask {
+        config: cfg.source.path.clone(),
+        key,
+        detail,
+    };
+    let tasks: Vec<(usize, &TaskConfig)> = cfg
+        .tasks
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.dataset == ds.name)
+        .collect();
+    match ds.format {
+        DatasetFormat::Lines => {
+            if tasks.len() != 1 {
+                return Err(bad(
+                    "tasks".into(),
+                    format!(
+                        "`lines` dataset `{}` has one label per line, so it needs exactly one task, found {}",
+                        ds.name,
+                        tasks.len()
+                    ),
+                ));
+            }
+            let (i, t) = tasks[0];
+            if t.kind.is_token_level() {
+                return Err(bad(
+                    format!("tasks[{i}].type"),
+                    format!(
+                        "`lines` dataset `{}` has one label per text, not per word",
+                        ds.name
+                    ),
+                ));
+            }
+        }
+        DatasetFormat::Conllu => {
+            for (i, t) in tasks {
+                if !t.kind.is_token_level() {
+                    return Err(bad(
+                        format!("tasks[{i}].type"),
+                        format!(
+                            "`conllu` dataset `{}` only has per-word columns; use a token task",
+                            ds.name
+                        ),
+                    ));
+                }
+                if conllu::column_index(&t.column).is_none() {
+                    let known: Vec<&str> = conllu::TASK_COLUMNS.iter().map(|(n, _)| *n).collect();
+                    return Err(bad(
+                        format!("tasks[{i}].column"),
+                        format!(
+                            "`{}` is not a CoNLL-U column; use one of {}",
+                            t.column,
+                            known.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        _ => {}
     }
     Ok(())
 }
@@ -138,7 +226,11 @@ fn clean_dataset(
     let tasks: Vec<&TaskConfig> = cfg.tasks_of(&ds.name).collect();
     let mut parsed = Parsed::default();
     for f in files {
-        read::read_jsonl(ds, &tasks, f, &mut parsed)?;
+        match ds.format {
+            DatasetFormat::Lines => lines::read_lines(ds, &tasks, f, &mut parsed)?,
+            DatasetFormat::Conllu => conllu::read_conllu(ds, &tasks, f, &mut parsed)?,
+            _ => read::read_jsonl(ds, &tasks, f, &mut parsed)?,
+        }
     }
     let context = || format!("dataset `{}`", ds.name);
     let table = table::rows_table(&ds.name, files, &tasks, &parsed.rows).ctx(context())?;
@@ -819,10 +911,10 @@ type = "spans"
         assert!(!out.exists());
 
         let mut cfg = config(dir.path(), r#"{ all = "missing.jsonl" }"#, "");
-        cfg.datasets[0].format = DatasetFormat::Conllu;
+        cfg.datasets[0].format = DatasetFormat::Csv;
         let err = run(&cfg, &out, false).unwrap_err().to_string();
         assert!(
-            err.contains("format `conllu` is not implemented yet in mtl-clean"),
+            err.contains("format `csv` is not implemented yet in mtl-clean"),
             "{err}"
         );
 
@@ -857,5 +949,140 @@ type = "spans"
         assert_eq!(ner.len(), 4);
         let n_words = kept.column(col::N_WORDS).unwrap().u32().unwrap().get(0);
         assert_eq!(n_words, Some(4));
+    }
+
+    fn load(dir: &Path, text: &str) -> PipelineConfig {
+        let path = dir.join("t.toml");
+        std::fs::write(&path, format!("[pipeline]\nname = \"t\"\n{text}")).unwrap();
+        PipelineConfig::load(&path, None).unwrap()
+    }
+
+    const LINES: &str = "[[datasets]]\nname = \"hate\"\nformat = \"lines\"\n\
+        files = { train = \"h/train_text.txt\", test = \"h/test_text.txt\" }\n\
+        [datasets.clean]\nmask_users = true\n\
+        [[tasks]]\nname = \"hate\"\ndataset = \"hate\"\ncolumn = \"label\"\ntype = \"classification\"\n";
+
+    #[test]
+    fn lines_dataset_is_cleaned_with_mapped_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = dir.path().join("h");
+        std::fs::create_dir(&h).unwrap();
+        std::fs::write(h.join("mapping.txt"), "0\tnot-hate\n1\thate").unwrap();
+        std::fs::write(h.join("train_text.txt"), "@bob you  rock \n\nwho knows \n").unwrap();
+        std::fs::write(h.join("train_labels.txt"), "0\n1\n2\n").unwrap();
+        std::fs::write(h.join("test_text.txt"), "awful people").unwrap();
+        std::fs::write(h.join("test_labels.txt"), "1").unwrap();
+        let cfg = load(dir.path(), LINES);
+        let out = dir.path().join("clean");
+        let m = run(&cfg, &out, false).unwrap().manifest().clone();
+        let inputs: Vec<_> = m.inputs.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(
+            inputs,
+            [
+                "hate/train",
+                "hate/train/labels",
+                "hate/mapping/0",
+                "hate/test",
+                "hate/test/labels"
+            ]
+        );
+        let (report, q) = check_accounting(&out);
+        assert_eq!(reasons(&q), [(2, "empty".into()), (3, "bad_label".into())]);
+        let kept = read_parquet(&out.join("hate.parquet")).unwrap();
+        assert_eq!(
+            strs(&kept, col::ID),
+            [
+                Some("hate:train_text.txt:1".into()),
+                Some("hate:test_text.txt:1".into())
+            ]
+        );
+        assert_eq!(
+            strs(&kept, col::TEXT),
+            [Some("@user you rock".into()), Some("awful people".into())]
+        );
+        assert_eq!(
+            strs(&kept, "label_hate"),
+            [Some("not-hate".into()), Some("hate".into())]
+        );
+        let d = &report.datasets["hate"];
+        assert_eq!(d.read, 4);
+        assert_eq!(
+            d.kept_per_split,
+            BTreeMap::from([("train".into(), 1), ("test".into(), 1)])
+        );
+
+        // The labels file is an input: changing it reruns the stage.
+        std::fs::write(h.join("test_labels.txt"), "0").unwrap();
+        assert!(matches!(run(&cfg, &out, false).unwrap(), Outcome::Ran(_)));
+        std::fs::write(h.join("test_labels.txt"), "0\n0\n").unwrap();
+        let err = run(&cfg, &out, true).unwrap_err().to_string();
+        assert!(
+            err.contains("test_text.txt has 1 lines") && err.contains("test_labels.txt has 2"),
+            "{err}"
+        );
+    }
+
+    const CONLLU: &str = "[[datasets]]\nname = \"ud\"\nformat = \"conllu\"\n\
+        files = { train = \"ud.conllu\" }\n[datasets.clean]\ndedup = false\n\
+        [[tasks]]\nname = \"upos\"\ndataset = \"ud\"\ncolumn = \"upos\"\ntype = \"tagging\"\n\
+        [[tasks]]\nname = \"ufeats\"\ndataset = \"ud\"\ncolumn = \"feats\"\ntype = \"tagging\"\n";
+
+    #[test]
+    fn conllu_words_are_given_and_cleaned_one_by_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = |id: &str, form: &str, upos: &str| {
+            format!("{id}\t{form}\t_\t{upos}\t_\t_\t0\troot\t_\t_\n")
+        };
+        let mut f = String::from("# newdoc id = d1\n# sent_id = a\n# text = 10 000 &amp; more\n");
+        f += &(w("1", "10 000", "NUM") + &w("2", "&amp;", "CCONJ") + &w("3", "more", "ADJ"));
+        f += &format!(
+            "\n# sent_id = b\n{}{}",
+            w("1", "<br/>", "X"),
+            w("2", "ok", "INTJ")
+        );
+        f += &format!("\n# sent_id = c\n{}\n", w("1", "Same", "ADJ"));
+        f += &format!("# newdoc id = d2\n# sent_id = d\n{}", w("1", "Same", "ADJ"));
+        std::fs::write(dir.path().join("ud.conllu"), f).unwrap();
+        let cfg = load(dir.path(), CONLLU);
+        let out = dir.path().join("clean");
+        run(&cfg, &out, false).unwrap();
+        let (report, q) = check_accounting(&out);
+        assert_eq!(reasons(&q), [(8, "token_emptied".into())]);
+        let kept = read_parquet(&out.join("ud.parquet")).unwrap();
+        assert_eq!(
+            strs(&kept, col::ID),
+            [Some("a".into()), Some("c".into()), Some("d".into())]
+        );
+        // One word, one tag: the space inside a given FORM never splits it.
+        assert_eq!(words(&kept)[0], ["10000", "&", "more"]);
+        let n_words = kept.column(col::N_WORDS).unwrap().u32().unwrap().get(0);
+        assert_eq!(n_words, Some(3));
+        assert_eq!(
+            strs(&kept, col::GROUP),
+            [Some("d1".into()), Some("d1".into()), Some("d2".into())]
+        );
+        let upos = kept.column("label_upos").unwrap().list().unwrap();
+        assert_eq!(upos.get_as_series(0).unwrap().len(), 3);
+        assert_eq!(report.datasets["ud"].kept, 3, "dedup off keeps repeats");
+    }
+
+    #[test]
+    fn tasks_must_fit_the_format() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ud.conllu"), "").unwrap();
+        let out = dir.path().join("clean");
+        let cfg = load(dir.path(), &CONLLU.replace("\"feats\"", "\"misc\""));
+        let err = run(&cfg, &out, false).unwrap_err().to_string();
+        assert!(
+            err.contains("tasks[1].column") && err.contains("`misc`"),
+            "{err}"
+        );
+        let two = format!(
+            "{LINES}[[tasks]]\nname = \"other\"\ndataset = \"hate\"\ncolumn = \"label\"\ntype = \"classification\"\n"
+        );
+        let err = run(&load(dir.path(), &two), &out, false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("exactly one task, found 2"), "{err}");
     }
 }

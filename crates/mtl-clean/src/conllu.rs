@@ -1,0 +1,306 @@
+//! The `conllu` format: one row per sentence, its words the FORM column
+//! as given (never re-split, so a FORM with a space stays one word), and
+//! token tasks reading the column their `column` names. Multiword-token
+//! ranges (`3-4`) and empty nodes (`8.1`) are not words and are skipped. A
+//! sentence with a malformed word line is quarantined whole: a partial
+//! sentence would misalign every tag after the gap.
+
+use mtl_core::config::{DatasetConfig, TaskConfig};
+
+use crate::error::Result;
+use crate::read::{self, Label, Parsed, Quarantined, Row, SourceFile};
+use crate::reason;
+
+const N_COLUMNS: usize = 10;
+const FORM: usize = 1;
+
+/// The CoNLL-U columns a token task can read, by the names tasks use.
+pub(crate) const TASK_COLUMNS: [(&str, usize); 6] = [
+    ("lemma", 2),
+    ("upos", 3),
+    ("xpos", 4),
+    ("feats", 5),
+    ("head", 6),
+    ("deprel", 7),
+];
+
+/// The field index of a task's `column`, if CoNLL-U has it.
+pub(crate) fn column_index(name: &str) -> Option<usize> {
+    TASK_COLUMNS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, i)| *i)
+}
+
+/// One sentence being read.
+#[derive(Default)]
+struct Sentence {
+    first_line: u32,
+    sent_id: Option<String>,
+    text: Option<String>,
+    words: Vec<String>,
+    /// Per task, the tags read so far.
+    tags: Vec<Vec<String>>,
+    /// The first problem: `(line, reason, detail)`.
+    bad: Option<(u32, &'static str, String)>,
+}
+
+impl Sentence {
+    fn is_started(&self) -> bool {
+        self.first_line > 0
+    }
+
+    fn reject(&mut self, line: u32, reason: &'static str, detail: String) {
+        if self.bad.is_none() {
+            self.bad = Some((line, reason, detail));
+        }
+    }
+}
+
+/// Reads one CoNLL-U file, appending to `out`. Every task of `tasks` is a
+/// token task with a known column (checked by the stage).
+pub(crate) fn read_conllu(
+    ds: &DatasetConfig,
+    tasks: &[&TaskConfig],
+    src: &SourceFile,
+    out: &mut Parsed,
+) -> Result<()> {
+    let columns: Vec<usize> = tasks
+        .iter()
+        .map(|t| column_index(&t.column).unwrap_or(FORM))
+        .collect();
+    let bytes = read::read_bytes(&src.path)?;
+    // `# newdoc` applies to its sentence and every later one until the next.
+    let mut doc: Option<String> = None;
+    let mut sent = Sentence::default();
+    for (i, raw) in read::split_lines(&bytes).into_iter().enumerate() {
+        let line = read::line_number(&src.path, i)?;
+        let utf8 = std::str::from_utf8(raw).err();
+        let text = String::from_utf8_lossy(raw);
+        if text.trim().is_empty() {
+            if sent.is_started() {
+                finish(ds, src, std::mem::take(&mut sent), &doc, out);
+            }
+            continue;
+        }
+        if !sent.is_started() {
+            sent.first_line = line;
+            sent.tags = vec![Vec::new(); tasks.len()];
+        }
+        if let Some(e) = utf8 {
+            sent.reject(line, reason::INVALID_UTF8, format!("line {line}: {e}"));
+        }
+        if let Some(comment) = text.strip_prefix('#') {
+            if let Some(v) = comment_value(comment, "sent_id") {
+                sent.sent_id = Some(v.to_string()).filter(|v| !v.is_empty());
+            } else if let Some(v) = comment_value(comment, "text") {
+                sent.text = Some(v.to_string());
+            } else if let Some(v) = comment_value(comment, "newdoc id") {
+                doc = Some(v.to_string()).filter(|v| !v.is_empty());
+            } else if comment.trim() == "newdoc" {
+                doc = None;
+            }
+            continue;
+        }
+        let fields: Vec<&str> = text.split('\t').collect();
+        if fields.len() != N_COLUMNS {
+            sent.reject(
+                line,
+                reason::UNPARSEABLE,
+                format!(
+                    "line {line}: expected {N_COLUMNS} tab-separated columns, found {}: `{text}`",
+                    fields.len()
+                ),
+            );
+            continue;
+        }
+        let id = fields[0];
+        if id.contains('-') || id.contains('.') {
+            continue;
+        }
+        if id.parse::<u32>().is_err() {
+            sent.reject(
+                line,
+                reason::UNPARSEABLE,
+                format!("line {line}: word ID `{id}` is not an integer, a range or an empty node"),
+            );
+            continue;
+        }
+        sent.words.push(fields[FORM].to_string());
+        for (tags, c) in sent.tags.iter_mut().zip(&columns) {
+            tags.push(fields[*c].to_string());
+        }
+    }
+    if sent.is_started() {
+        finish(ds, src, sent, &doc, out);
+    }
+    Ok(())
+}
+
+/// `value` of `# key = value` (spaces around `=` optional).
+fn comment_value<'a>(comment: &'a str, key: &str) -> Option<&'a str> {
+    let rest = comment.trim_start().strip_prefix(key)?;
+    Some(rest.trim_start().strip_prefix('=')?.trim())
+}
+
+fn finish(
+    ds: &DatasetConfig,
+    src: &SourceFile,
+    sent: Sentence,
+    doc: &Option<String>,
+    out: &mut Parsed,
+) {
+    out.read += 1;
+    let raw = sent.text.unwrap_or_else(|| sent.words.join(" "));
+    if let Some((line, reason, detail)) = sent.bad {
+        out.quarantined.push(Quarantined {
+            file: src.index,
+            line,
+            reason,
+            detail,
+            raw,
+        });
+        return;
+    }
+    out.rows.push(Row {
+        id: sent
+            .sent_id
+            .unwrap_or_else(|| format!("{}:{}:{}", ds.name, src.given, sent.first_line)),
+        file: src.index,
+        line: sent.first_line,
+        group: doc.clone(),
+        raw_words: sent.words,
+        labels: sent
+            .tags
+            .into_iter()
+            .map(|t| Label::Tokens(Some(t)))
+            .collect(),
+        raw,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mtl_core::PipelineConfig;
+
+    fn cfg() -> PipelineConfig {
+        let mut text =
+            "[pipeline]\nname = \"t\"\n[[datasets]]\nname = \"ud\"\nformat = \"conllu\"\n\
+                        files = { train = \"t.conllu\" }\n"
+                .to_string();
+        for (name, column) in [("upos", "upos"), ("ufeats", "feats"), ("head", "head")] {
+            text.push_str(&format!(
+                "[[tasks]]\nname = \"{name}\"\ndataset = \"ud\"\ncolumn = \"{column}\"\ntype = \"tagging\"\n"
+            ));
+        }
+        PipelineConfig::from_toml_str(&text, std::path::Path::new("t.toml")).unwrap()
+    }
+
+    fn read(bytes: &str) -> Parsed {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.conllu");
+        std::fs::write(&path, bytes).unwrap();
+        let cfg = cfg();
+        let ds = &cfg.datasets[0];
+        let tasks: Vec<_> = cfg.tasks_of(&ds.name).collect();
+        let src = SourceFile {
+            index: 0,
+            split: Some("train"),
+            given: "t.conllu".into(),
+            path,
+        };
+        let mut out = Parsed::default();
+        read_conllu(ds, &tasks, &src, &mut out).unwrap();
+        out
+    }
+
+    fn word(id: &str, form: &str, upos: &str, feats: &str, head: &str) -> String {
+        format!("{id}\t{form}\t{form}\t{upos}\t_\t{feats}\t{head}\tdep\t_\t_\n")
+    }
+
+    #[test]
+    fn sentences_become_rows_with_given_words_and_column_tags() {
+        let mut f = String::from("# newdoc id = doc1\n# sent_id = s1\n# text = New York's great\n");
+        f += &word("1-2", "New York's", "_", "_", "_");
+        f += &word("1", "New York", "PROPN", "Number=Sing", "3");
+        f += &word("2", "'s", "PART", "_", "1");
+        f += &word("3", "great", "ADJ", "Degree=Pos", "0");
+        f += &word("3.1", "is", "AUX", "_", "_");
+        f += "\n# sent_id = s2\n";
+        f += &word("1", "Hi", "INTJ", "_", "0");
+        f += "\n\n# newdoc id = doc2\n# sent_id = s3\n# text = Bye\n";
+        // The last sentence has no trailing blank line, nor a newline.
+        f += word("1", "Bye", "INTJ", "_", "0").trim_end();
+        let p = read(&f);
+        assert_eq!(p.read, 3);
+        assert!(p.quarantined.is_empty());
+        let r = &p.rows[0];
+        assert_eq!(r.id, "s1");
+        assert_eq!((r.line, r.group.as_deref()), (1, Some("doc1")));
+        assert_eq!(r.raw_words, ["New York", "'s", "great"]);
+        assert_eq!(r.raw, "New York's great");
+        assert_eq!(
+            r.labels,
+            [
+                Label::Tokens(Some(vec!["PROPN".into(), "PART".into(), "ADJ".into()])),
+                Label::Tokens(Some(vec![
+                    "Number=Sing".into(),
+                    "_".into(),
+                    "Degree=Pos".into()
+                ])),
+                Label::Tokens(Some(vec!["3".into(), "1".into(), "0".into()])),
+            ]
+        );
+        let r = &p.rows[1];
+        assert_eq!((r.id.as_str(), r.line), ("s2", 10));
+        assert_eq!(
+            r.group.as_deref(),
+            Some("doc1"),
+            "newdoc is carried forward"
+        );
+        assert_eq!(r.raw, "Hi", "no # text: the words joined");
+        let r = &p.rows[2];
+        assert_eq!((r.id.as_str(), r.line), ("s3", 14));
+        assert_eq!(r.group.as_deref(), Some("doc2"));
+        assert_eq!(r.raw_words, ["Bye"]);
+    }
+
+    #[test]
+    fn a_malformed_word_line_quarantines_its_sentence() {
+        let mut f = String::from("# sent_id = a\n");
+        f += &word("1", "One", "NUM", "_", "0");
+        f += "2\tbroken\tline\n";
+        f += &word("3", "x", "X", "_", "1");
+        f += "\n";
+        f += &word("1", "Two", "NUM", "_", "0");
+        f += "\n# sent_id = c\n";
+        f += &word("x", "Bad", "X", "_", "0");
+        f += "\n";
+        let p = read(&f);
+        assert_eq!(p.read, 3);
+        assert_eq!(p.rows.len(), 1);
+        assert_eq!(
+            p.rows[0].id, "ud:t.conllu:6",
+            "no sent_id: dataset:file:line"
+        );
+        let q: Vec<_> = p.quarantined.iter().map(|q| (q.line, q.reason)).collect();
+        assert_eq!(q, [(3, reason::UNPARSEABLE), (9, reason::UNPARSEABLE)]);
+        assert!(
+            p.quarantined[0].detail.contains("found 3"),
+            "{}",
+            p.quarantined[0].detail
+        );
+        assert_eq!(p.quarantined[0].raw, "One x");
+        assert!(p.quarantined[1].detail.contains("`x`"));
+    }
+
+    #[test]
+    fn comment_values() {
+        assert_eq!(comment_value(" sent_id = a-1", "sent_id"), Some("a-1"));
+        assert_eq!(comment_value("sent_id=b", "sent_id"), Some("b"));
+        assert_eq!(comment_value(" text = a = b ", "text"), Some("a = b"));
+        assert_eq!(comment_value(" text_en = x", "text"), None);
+        assert_eq!(comment_value(" newdoc id = d", "newdoc id"), Some("d"));
+    }
+}
