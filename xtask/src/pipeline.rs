@@ -31,12 +31,22 @@ pub struct StageRun {
     pub seconds_x100: u64,
 }
 
-/// Workspace root: xtask lives one level below it.
+/// The workspace root: the nearest folder above the current one whose
+/// `Cargo.toml` declares `[workspace]`.
+///
+/// Found at run time on purpose: `env!("CARGO_MANIFEST_DIR")` is baked in at
+/// compile time, and with a target folder shared between two clones the
+/// binary can carry the other clone's path.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+    let here = std::env::current_dir().unwrap_or_default();
+    here.ancestors()
+        .find(|d| {
+            std::fs::read_to_string(d.join("Cargo.toml"))
+                .map(|t| t.lines().any(|l| l.trim() == "[workspace]"))
+                .unwrap_or(false)
+        })
         .map(Path::to_path_buf)
-        .unwrap_or_default()
+        .unwrap_or(here)
 }
 
 /// A `cargo` command with the environment a shell would give it.

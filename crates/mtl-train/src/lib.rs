@@ -31,7 +31,7 @@ pub use data::{Example, RowTarget};
 pub use error::{Error, Result};
 
 /// Bumped when train's output changes for the same input.
-pub const STAGE_VERSION: u32 = 1;
+pub const STAGE_VERSION: u32 = 2;
 
 #[derive(Debug, Serialize)]
 pub struct TrainReport {
