@@ -3,10 +3,11 @@
 //!
 //! | artifact | columns |
 //! |---|---|
-//! | `clean/<dataset>.parquet` | `id` str, `dataset` str, `source_split` str?, `source_file` str, `source_line` u32, `group` str?, `text` str, `words` list[str], `n_chars` u32, `n_words` u32, `feat_*` f32 (numeric features), `label_<task>` str? (sentence task) or list[str]? (token task) |
+//! | `clean/<dataset>.parquet` | `id` str, `dataset` str, `source_split` str?, `source_file` str, `source_line` u32, `group` str?, `text` str, `words` list[str], `n_chars` u32, `n_words` u32, `feat_<name>` f32 for each of [`FEATURES`], `label_<task>`: str? (classification), list[str]? (tagging, spans: one per word; multilabel: any number), f64? (regression) |
 //! | `clean/quarantine.parquet` | `dataset` str, `source_file` str, `source_line` u32, `reason` str (a short code such as `unparseable`), `detail` str, `raw` str |
 //! | `split/{train,dev,test}.parquet` | the clean columns of every dataset, fused; a task's label is null on rows that do not carry it (the task mask) |
-//! | `tokenize/{train,dev,test}.parquet` | `id` str, `input_ids` list[u32], `word_ids` list[i32] (-1 = special token), `n_words` u32, `length` u32, `y_<task>` i32 (-1 = no label) or list[i32]? (-100 = not scored) |
+//! | `split/features.json` | [`crate::features::FeatureSet`]: per-feature train statistics, per-task mutual-information ranking and the selected side inputs |
+//! | `tokenize/{train,dev,test}.parquet` | `id` str, `input_ids` list[u32], `word_ids` list[i32] (-1 = special token), `n_words` u32, `length` u32, `feat_<name>` f32 for each feature any task selected, `y_<task>`: i32 (classification, -1 = no label), list[i32]? (tagging, spans: -100 = not scored; multilabel: the label ids, null = no label), f32? (regression, null = no label) |
 
 use std::path::Path;
 
@@ -15,6 +16,20 @@ use polars::prelude::*;
 use crate::error::{CoreError, Result};
 
 pub const SPLITS: [&str; 3] = ["train", "dev", "test"];
+
+/// The numeric features clean computes for every kept row, by name; the
+/// column is `feat_<name>` ([`col::feature`]).
+pub const FEATURES: [&str; 9] = [
+    "n_chars",
+    "n_words",
+    "mean_word_len",
+    "upper_ratio",
+    "digit_ratio",
+    "punct_ratio",
+    "n_urls",
+    "n_mentions",
+    "n_hashtags",
+];
 
 /// Ignore index for sub-token positions that carry no label.
 pub const IGNORE_INDEX: i32 = -100;
@@ -42,6 +57,11 @@ pub mod col {
     /// Label column of a task in clean and split tables.
     pub fn label(task: &str) -> String {
         format!("label_{task}")
+    }
+
+    /// Column of a numeric feature (one of [`super::FEATURES`]).
+    pub fn feature(name: &str) -> String {
+        format!("feat_{name}")
     }
 
     /// Integer target column of a task in tokenize tables.

@@ -23,6 +23,8 @@ pub struct PipelineConfig {
     #[serde(default)]
     pub split: SplitConfig,
     #[serde(default)]
+    pub features: FeaturesConfig,
+    #[serde(default)]
     pub tokenize: TokenizeConfig,
     #[serde(default)]
     pub model: ModelConfig,
@@ -119,8 +121,24 @@ pub struct DatasetConfig {
     pub id: Option<String>,
     /// Column holding a document or group id for group-aware splitting.
     pub group: Option<String>,
+    /// Field separator for `csv` (default `,`), `tsv` (default tab) and
+    /// `conll` (default: any run of spaces or tabs). One character.
+    pub delimiter: Option<String>,
+    /// Quote character for `csv`/`tsv` (default `"`). One character.
+    pub quote: Option<String>,
+    /// Whether the first `csv`/`tsv` line names the columns (default true).
+    #[serde(default = "yes")]
+    pub header: bool,
+    /// Column names: required for `conll` (e.g. `["word", "pos", "ner"]`),
+    /// and for `csv`/`tsv` files without a header.
+    #[serde(default)]
+    pub columns: Vec<String>,
     #[serde(default)]
     pub clean: CleanOptions,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_text_column() -> String {
@@ -185,6 +203,30 @@ pub struct TaskConfig {
     /// Loss weight of the task (static weighting).
     #[serde(default = "one")]
     pub weight: f64,
+    /// Per-class loss weights for classification and token tasks.
+    pub class_weights: Option<ClassWeights>,
+    /// Overrides `split.unknown_labels` for this task.
+    pub unknown_labels: Option<UnknownLabels>,
+    /// For `multilabel` tasks whose column is a string: the separator
+    /// between labels (a JSON list needs none).
+    pub separator: Option<String>,
+}
+
+/// Per-class loss weights. Split resolves them into one weight per label id
+/// (`TaskLabels::class_weights`) so that train only multiplies.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum ClassWeights {
+    /// `"balanced"`: `n_train / (n_classes * count)`, as scikit-learn does.
+    Preset(ClassWeightPreset),
+    /// `{ label = weight, ... }`; labels left out weigh 1.
+    Explicit(std::collections::BTreeMap<String, f64>),
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassWeightPreset {
+    Balanced,
 }
 
 fn one() -> f64 {
@@ -212,6 +254,9 @@ pub struct SplitConfig {
     /// Labels seen fewer times than this in train are not in the vocabulary.
     pub min_label_count: usize,
     pub unknown_labels: UnknownLabels,
+    /// Remove from dev and test the rows whose normalized text is also in
+    /// train (they are always reported, removed or not).
+    pub drop_leaked: bool,
 }
 
 impl Default for SplitConfig {
@@ -223,6 +268,34 @@ impl Default for SplitConfig {
             stratify: None,
             min_label_count: 1,
             unknown_labels: UnknownLabels::Error,
+            drop_leaked: false,
+        }
+    }
+}
+
+/// Which clean-stage features reach sentence-level heads as side inputs.
+/// With neither `select` nor `top_k`, no features are used. Split ranks
+/// every feature by mutual information with each task's training labels
+/// either way, and writes the choice to `split/features.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeaturesConfig {
+    /// Explicit feature names (see [`crate::artifact::FEATURES`]), the same
+    /// for every sentence-level task.
+    pub select: Vec<String>,
+    /// The k features with the highest mutual information, per task.
+    pub top_k: Option<usize>,
+    /// Equal-frequency bins used to discretize a feature for mutual
+    /// information.
+    pub bins: usize,
+}
+
+impl Default for FeaturesConfig {
+    fn default() -> Self {
+        Self {
+            select: Vec::new(),
+            top_k: None,
+            bins: 10,
         }
     }
 }
@@ -444,6 +517,79 @@ impl PipelineConfig {
             if !(t.weight.is_finite() && t.weight > 0.0) {
                 return Err(self.bad(format!("tasks[{i}].weight"), "must be a positive number"));
             }
+            if t.class_weights.is_some()
+                && matches!(t.kind, TaskKind::Regression | TaskKind::Multilabel)
+            {
+                return Err(self.bad(
+                    format!("tasks[{i}].class_weights"),
+                    "only for classification, tagging and spans tasks",
+                ));
+            }
+            if let Some(ClassWeights::Explicit(m)) = &t.class_weights
+                && let Some((label, _)) = m.iter().find(|(_, w)| !(w.is_finite() && **w > 0.0))
+            {
+                return Err(self.bad(
+                    format!("tasks[{i}].class_weights.{label}"),
+                    "must be a positive number",
+                ));
+            }
+            if t.separator.is_some() && t.kind != TaskKind::Multilabel {
+                return Err(self.bad(format!("tasks[{i}].separator"), "only for multilabel tasks"));
+            }
+            if t.separator.as_deref() == Some("") {
+                return Err(self.bad(format!("tasks[{i}].separator"), "must not be empty"));
+            }
+        }
+        for (i, d) in self.datasets.iter().enumerate() {
+            for (key, v) in [("delimiter", &d.delimiter), ("quote", &d.quote)] {
+                if let Some(v) = v
+                    && v.chars().count() != 1
+                {
+                    return Err(self.bad(
+                        format!("datasets[{i}].{key}"),
+                        format!("must be one character, not `{v}`"),
+                    ));
+                }
+            }
+            if d.format == DatasetFormat::Conll && d.columns.is_empty() {
+                return Err(self.bad(
+                    format!("datasets[{i}].columns"),
+                    "a conll dataset must name its columns, e.g. [\"word\", \"pos\", \"ner\"]",
+                ));
+            }
+            if matches!(d.format, DatasetFormat::Csv | DatasetFormat::Tsv)
+                && !d.header
+                && d.columns.is_empty()
+            {
+                return Err(self.bad(
+                    format!("datasets[{i}].columns"),
+                    "a csv/tsv file without a header needs `columns`",
+                ));
+            }
+        }
+        let f = &self.features;
+        if !f.select.is_empty() && f.top_k.is_some() {
+            return Err(self.bad("features", "give either `select` or `top_k`, not both"));
+        }
+        for (i, name) in f.select.iter().enumerate() {
+            if !crate::artifact::FEATURES.contains(&name.as_str()) {
+                return Err(self.bad(
+                    format!("features.select[{i}]"),
+                    format!(
+                        "unknown feature `{name}`; known: {}",
+                        crate::artifact::FEATURES.join(", ")
+                    ),
+                ));
+            }
+        }
+        if f.top_k == Some(0) || f.top_k.is_some_and(|k| k > crate::artifact::FEATURES.len()) {
+            return Err(self.bad(
+                "features.top_k",
+                format!("must be in 1..={}", crate::artifact::FEATURES.len()),
+            ));
+        }
+        if f.bins < 2 {
+            return Err(self.bad("features.bins", "must be at least 2"));
         }
         let s = &self.split;
         for (key, v) in [
@@ -497,6 +643,13 @@ impl PipelineConfig {
             }
         }
         Ok(())
+    }
+
+    /// The unknown-label policy of a task: its own, else `split`'s.
+    pub fn unknown_labels<'a>(&'a self, task: &'a TaskConfig) -> &'a UnknownLabels {
+        task.unknown_labels
+            .as_ref()
+            .unwrap_or(&self.split.unknown_labels)
     }
 
     pub fn task(&self, name: &str) -> Option<&TaskConfig> {

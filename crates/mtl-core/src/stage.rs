@@ -60,6 +60,7 @@ impl Stage {
             Stage::Split => serde_json::json!({
                 "tasks": to_json(&cfg.tasks),
                 "split": to_json(&cfg.split),
+                "features": to_json(&cfg.features),
                 "seed": cfg.pipeline.seed,
             }),
             Stage::Tokenize => serde_json::json!({

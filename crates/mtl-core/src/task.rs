@@ -18,6 +18,10 @@ pub enum TaskKind {
     Tagging,
     /// Entity spans as per-word tags, scored at entity level.
     Spans,
+    /// Any number of labels per text (zero included).
+    Multilabel,
+    /// One real number per text.
+    Regression,
 }
 
 impl TaskKind {
@@ -25,6 +29,34 @@ impl TaskKind {
     pub fn is_token_level(self) -> bool {
         matches!(self, TaskKind::Tagging | TaskKind::Spans)
     }
+
+    /// Whether the task has a label vocabulary (all but regression).
+    pub fn has_vocab(self) -> bool {
+        self != TaskKind::Regression
+    }
+
+    /// The name used in configs and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskKind::Classification => "classification",
+            TaskKind::Tagging => "tagging",
+            TaskKind::Spans => "spans",
+            TaskKind::Multilabel => "multilabel",
+            TaskKind::Regression => "regression",
+        }
+    }
+}
+
+/// Training-split statistics of a regression target: the mean is the
+/// baseline prediction, and train standardizes targets with mean and std.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TargetStats {
+    pub count: u64,
+    pub mean: f64,
+    /// Population standard deviation; 1 when the targets are all equal.
+    pub std: f64,
+    pub min: f64,
+    pub max: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -42,9 +74,18 @@ pub struct TaskLabels {
     pub kind: TaskKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheme: Option<SpanScheme>,
+    /// Empty for regression.
     pub labels: Vec<String>,
-    /// Training-split count of each label, for baselines and reports.
+    /// Training-split count of each label, for baselines and reports. For
+    /// multilabel, the number of training texts carrying the label.
     pub train_counts: Vec<u64>,
+    /// One loss weight per label id, resolved from the task's
+    /// `class_weights`; `None` weighs every class 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_weights: Option<Vec<f64>>,
+    /// Regression only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetStats>,
 }
 
 impl TaskLabels {

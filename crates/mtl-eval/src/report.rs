@@ -109,15 +109,13 @@ pub fn headline_metric(kind: TaskKind) -> &'static str {
         TaskKind::Classification => "macro_f1",
         TaskKind::Tagging => "accuracy",
         TaskKind::Spans => "entity_f1",
+        TaskKind::Multilabel => "micro_f1",
+        TaskKind::Regression => "pearson",
     }
 }
 
 fn kind_name(kind: TaskKind) -> &'static str {
-    match kind {
-        TaskKind::Classification => "classification",
-        TaskKind::Tagging => "tagging",
-        TaskKind::Spans => "spans",
-    }
+    kind.name()
 }
 
 fn score(x: f64) -> String {

@@ -51,6 +51,8 @@ fn labels() -> LabelSet {
             scheme: None,
             labels: vec!["neg".into(), "pos".into()],
             train_counts: vec![3, 7],
+            class_weights: None,
+            target: None,
         },
     );
     set.tasks.insert(
@@ -60,6 +62,8 @@ fn labels() -> LabelSet {
             scheme: None,
             labels: vec!["B-PER".into(), "I-PER".into(), "O".into()],
             train_counts: vec![2, 1, 20],
+            class_weights: None,
+            target: None,
         },
     );
     set

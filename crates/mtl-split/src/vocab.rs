@@ -23,6 +23,8 @@ pub fn build(
         scheme: (kind == TaskKind::Spans).then_some(scheme),
         labels: counts.keys().cloned().collect(),
         train_counts: counts.values().copied().collect(),
+        class_weights: None,
+        target: None,
     }
 }
 

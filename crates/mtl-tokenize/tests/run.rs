@@ -137,6 +137,8 @@ fn label_set() -> LabelSet {
             scheme: None,
             labels: vec!["neg".into(), "pos".into()],
             train_counts: vec![2, 2],
+            class_weights: None,
+            target: None,
         },
     );
     tasks.insert(
@@ -146,6 +148,8 @@ fn label_set() -> LabelSet {
             scheme: None,
             labels: POS.iter().map(|s| s.to_string()).collect(),
             train_counts: vec![1; POS.len()],
+            class_weights: None,
+            target: None,
         },
     );
     LabelSet { tasks }

@@ -76,6 +76,15 @@ pub fn load(path: &Path, labels: &LabelSet) -> Result<Vec<Example>> {
                     }
                 }
             }
+            TaskKind::Multilabel | TaskKind::Regression => {
+                return Err(Error::Data {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "task `{task}` is {}, which train does not support yet",
+                        tl.kind.name()
+                    ),
+                });
+            }
         }
     }
     Ok(out)

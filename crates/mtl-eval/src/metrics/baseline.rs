@@ -51,6 +51,8 @@ mod tests {
             scheme: None,
             labels: names.iter().map(|s| s.to_string()).collect(),
             train_counts: counts.to_vec(),
+            class_weights: None,
+            target: None,
         }
     }
 
