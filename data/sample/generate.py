@@ -462,11 +462,55 @@ class Row:
 
     def to_obj(self, rid):
         obj = {"id": rid, "text": self.text()}
-        for key, val in (("sentiment", self.sentiment), ("topic", self.topic), ("ner", self.tags)):
-            if key in self.drop:
+        labels = (
+            ("sentiment", "sentiment", self.sentiment),
+            ("topic", "topic", self.topic),
+            ("ner", "ner", self.tags),
+            # derived labels follow the presence of the label they come from
+            ("stars", "sentiment", self.stars()),
+            ("aspects", "topic", self.aspects()),
+        )
+        for key, source, val in labels:
+            if source in self.drop:
                 continue
-            obj[key] = None if key in self.null else val
+            obj[key] = None if source in self.null else val
+        if "bad_stars" in self.mess:
+            obj["stars"] = "five"
         return obj
+
+    def stars(self):
+        """A 1-5 rating that follows the sentiment, with a stable jitter
+        taken from the word count (no RNG draw, so other rows do not change;
+        near duplicates keep their word count, so they keep their rating)."""
+        if self.sentiment is None:
+            return None
+        h = len(self.tokens)
+        base = {"negative": 1.5, "neutral": 3.0, "positive": 4.5}[self.sentiment]
+        return base + ((h % 5) - 2) * 0.25
+
+    def aspects(self):
+        """Every aspect the review talks about: its topic plus any other
+        aspect whose keywords appear in the words (possibly none else)."""
+        if self.topic is None:
+            return None
+        words = " ".join(self.tokens).lower()
+        found = {self.topic} if self.topic in ASPECT_KEYWORDS else set()
+        for aspect, keys in ASPECT_KEYWORDS.items():
+            if any(k in words for k in keys):
+                found.add(aspect)
+        return sorted(found)
+
+
+# Keywords that put an aspect on a review (the `aspects` multilabel task).
+ASPECT_KEYWORDS = {
+    "battery": ("battery", "charge", "charging"),
+    "screen": ("screen", "display", "brightness"),
+    "shipping": ("shipping", "shipped", "deliver", "arrived", "package"),
+    "customer_service": ("support", "refund", "service", "replacement"),
+    "price": ("price", "$", "cost", "cheap", "expensive", "worth"),
+    "sound": ("sound", "audio", "bass", "volume"),
+    "camera": ("camera", "photo", "picture"),
+}
 
 
 class Generator:
@@ -995,6 +1039,11 @@ def build(seed=SEED):
     bad = copy.deepcopy(base[rng.choice(clean_pool)])
     bad.mess = ["malformed_json"]
     place(bad, 50)
+    # one regression label that is not a number (after the RNG draws above,
+    # so every other row stays as it was)
+    bad_stars = next(base[i] for i in clean_pool[::-1]
+                     if not base[i].mess and base[i].sentiment)
+    bad_stars.mess = ["bad_stars"]
 
     seq = []
     for t in range(N_BASE):
@@ -1028,6 +1077,11 @@ def summarize(seq, lines):
     print("sentiment:", dict(sorted(sent.items())))
     print("topic:    ", dict(sorted(topic.items())))
     print("entities: ", dict(sorted(ents.items())), f"(rows with >=1 entity: {with_ent})")
+    stars = Counter(r.stars() for r in seq if "sentiment" not in r.drop + r.null and "malformed_json" not in r.mess and r.sentiment)
+    aspects = Counter(a for r in seq if "topic" not in r.drop + r.null and "malformed_json" not in r.mess and r.topic
+                      for a in r.aspects())
+    print("stars:    ", dict(sorted(stars.items())))
+    print("aspects:  ", dict(sorted(aspects.items())))
     print("mess:     ", dict(sorted(mess.items())))
 
 

@@ -4,5 +4,10 @@
 //! It never does a stage's work itself. Caching lives in the stages (each
 //! one skips itself when its manifest fingerprint is current); the runner
 //! only decides which stages to call and with `--force` or not.
+//!
+//! `cargo xtask bench` measures release binaries from outside, side by
+//! side with the Python peers in `bench/peers/`; it reports, never asserts
+//! on speed.
 
+pub mod bench;
 pub mod pipeline;

@@ -4,6 +4,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use mtl_core::{PipelineConfig, Stage};
+use xtask::bench;
 use xtask::pipeline::{self, RunOptions};
 
 /// Project automation for mtl.
@@ -35,6 +36,33 @@ enum Cmd {
         /// Stop after this stage.
         #[arg(long, value_parser = parse_stage)]
         until: Option<Stage>,
+    },
+    /// Benchmark a stage in release mode, side by side with its Python peer
+    /// (`bench/peers/`), on a generated input. Writes under `bench/out/`.
+    Bench {
+        #[command(subcommand)]
+        target: BenchTarget,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchTarget {
+    /// mtl-clean vs pandas on a big JSONL file generated from the sample:
+    /// rows/s, MB/s and peak RSS of each, and the speed-up.
+    Clean {
+        /// Size of the generated input file, in MiB.
+        #[arg(long, default_value_t = 2048)]
+        size_mb: u64,
+        /// Measure mtl-clean only.
+        #[arg(long)]
+        skip_peer: bool,
+        /// Use the existing input file as it is.
+        #[arg(long)]
+        skip_generate: bool,
+        /// Run the criterion micro-benchmark (`cargo bench -p mtl-clean`)
+        /// instead.
+        #[arg(long)]
+        criterion: bool,
     },
 }
 
@@ -82,6 +110,33 @@ fn main() -> Result<()> {
                 let cfg = PipelineConfig::load(&pipeline, data_dir.as_deref())?;
                 println!("\n{}", pipeline::metrics_table(&cfg)?);
             }
+            Ok(())
+        }
+        Cmd::Bench {
+            target:
+                BenchTarget::Clean {
+                    size_mb,
+                    skip_peer,
+                    skip_generate,
+                    criterion,
+                },
+        } => {
+            if criterion {
+                return bench::criterion();
+            }
+            let results = bench::clean(&bench::CleanBench {
+                size_mb,
+                skip_peer,
+                skip_generate,
+                quiet: false,
+            })?;
+            println!("\n{}", results.render());
+            println!(
+                "results: {}",
+                bench::clean_dir(&pipeline::workspace_root())
+                    .join("results.json")
+                    .display()
+            );
             Ok(())
         }
     }

@@ -56,7 +56,7 @@ pub fn workspace_root() -> PathBuf {
 /// under polars) declare `rerun-if-env-changed` on them, so a nested cargo
 /// that inherits them sees every dependency as dirty and rebuilds polars and
 /// candle from scratch, and the next plain `cargo` call rebuilds them again.
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let program = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(program);
     const KEEP: [&str; 10] = [

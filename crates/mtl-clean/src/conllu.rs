@@ -4,8 +4,15 @@
 //! ranges (`3-4`) and empty nodes (`8.1`) are not words and are skipped. A
 //! sentence with a malformed word line is quarantined whole: a partial
 //! sentence would misalign every tag after the gap.
+//!
+//! Besides the words, every sentence keeps its annotation in the
+//! [`COLUMNS`] (one entry per word, in step with `words`: a CoNLL-U row's
+//! token tasks always carry labels, so cleaning never drops a word of a
+//! kept row), `# sent_id` as the id, `# text` as `conllu_text` and
+//! `# newdoc id` as the group.
 
 use mtl_core::config::{DatasetConfig, TaskConfig};
+use polars::prelude::*;
 
 use crate::error::Result;
 use crate::read::{self, Label, Parsed, Quarantined, Row, SourceFile};
@@ -13,6 +20,74 @@ use crate::reason;
 
 const N_COLUMNS: usize = 10;
 const FORM: usize = 1;
+const LEMMA: usize = 2;
+const UPOS: usize = 3;
+const XPOS: usize = 4;
+const FEATS: usize = 5;
+const HEAD: usize = 6;
+const DEPREL: usize = 7;
+
+/// The clean-table columns of a CoNLL-U dataset beyond the common ones:
+/// LEMMA, UPOS, XPOS, FEATS (list[str]), HEAD (list[u32], null for `_`),
+/// DEPREL (list[str]), and the `# text` comment (str?).
+pub const COLUMNS: [&str; 7] = [
+    "conllu_lemma",
+    "conllu_upos",
+    "conllu_xpos",
+    "conllu_feats",
+    "conllu_head",
+    "conllu_deprel",
+    "conllu_text",
+];
+
+/// A sentence's annotation beyond its words and task labels, one entry per
+/// word.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Extra {
+    pub lemma: Vec<String>,
+    pub upos: Vec<String>,
+    pub xpos: Vec<String>,
+    pub feats: Vec<String>,
+    pub head: Vec<Option<u32>>,
+    pub deprel: Vec<String>,
+    /// The `# text =` comment.
+    pub text: Option<String>,
+}
+
+/// The [`COLUMNS`] of `rows`, null where a row is not a CoNLL-U sentence.
+pub(crate) fn columns(rows: &[Row]) -> Vec<Column> {
+    let n = rows.len();
+    let extra = || rows.iter().map(|r| r.conllu.as_deref());
+    let strings = |name: &str, field: fn(&Extra) -> &Vec<String>| {
+        crate::table::list_column(name, n, extra().map(|e| e.map(field)))
+    };
+    let mut head = ListPrimitiveChunkedBuilder::<UInt32Type>::new(
+        COLUMNS[4].into(),
+        n,
+        n * 16,
+        DataType::UInt32,
+    );
+    for e in extra() {
+        match e {
+            Some(e) => head.append_iter(e.head.iter().copied()),
+            None => head.append_null(),
+        }
+    }
+    vec![
+        strings(COLUMNS[0], |e| &e.lemma),
+        strings(COLUMNS[1], |e| &e.upos),
+        strings(COLUMNS[2], |e| &e.xpos),
+        strings(COLUMNS[3], |e| &e.feats),
+        head.finish().into_column(),
+        strings(COLUMNS[5], |e| &e.deprel),
+        Column::new(
+            COLUMNS[6].into(),
+            extra()
+                .map(|e| e.and_then(|e| e.text.as_deref()))
+                .collect::<Vec<Option<&str>>>(),
+        ),
+    ]
+}
 
 /// The CoNLL-U columns a token task can read, by the names tasks use.
 pub(crate) const TASK_COLUMNS: [(&str, usize); 6] = [
@@ -37,8 +112,8 @@ pub(crate) fn column_index(name: &str) -> Option<usize> {
 struct Sentence {
     first_line: u32,
     sent_id: Option<String>,
-    text: Option<String>,
     words: Vec<String>,
+    extra: Extra,
     /// Per task, the tags read so far.
     tags: Vec<Vec<String>>,
     /// The first problem: `(line, reason, detail)`.
@@ -94,7 +169,7 @@ pub(crate) fn read_conllu(
             if let Some(v) = comment_value(comment, "sent_id") {
                 sent.sent_id = Some(v.to_string()).filter(|v| !v.is_empty());
             } else if let Some(v) = comment_value(comment, "text") {
-                sent.text = Some(v.to_string());
+                sent.extra.text = Some(v.to_string());
             } else if let Some(v) = comment_value(comment, "newdoc id") {
                 doc = Some(v.to_string()).filter(|v| !v.is_empty());
             } else if comment.trim() == "newdoc" {
@@ -126,7 +201,28 @@ pub(crate) fn read_conllu(
             );
             continue;
         }
+        let head = match fields[HEAD] {
+            "_" => None,
+            h => match h.parse::<u32>() {
+                Ok(h) => Some(h),
+                Err(_) => {
+                    sent.reject(
+                        line,
+                        reason::UNPARSEABLE,
+                        format!("line {line}: HEAD `{h}` is not an integer or `_`"),
+                    );
+                    continue;
+                }
+            },
+        };
         sent.words.push(fields[FORM].to_string());
+        let e = &mut sent.extra;
+        e.lemma.push(fields[LEMMA].to_string());
+        e.upos.push(fields[UPOS].to_string());
+        e.xpos.push(fields[XPOS].to_string());
+        e.feats.push(fields[FEATS].to_string());
+        e.head.push(head);
+        e.deprel.push(fields[DEPREL].to_string());
         for (tags, c) in sent.tags.iter_mut().zip(&columns) {
             tags.push(fields[*c].to_string());
         }
@@ -151,7 +247,11 @@ fn finish(
     out: &mut Parsed,
 ) {
     out.read += 1;
-    let raw = sent.text.unwrap_or_else(|| sent.words.join(" "));
+    let raw = sent
+        .extra
+        .text
+        .clone()
+        .unwrap_or_else(|| sent.words.join(" "));
     if let Some((line, reason, detail)) = sent.bad {
         out.quarantined.push(Quarantined {
             file: src.index,
@@ -176,6 +276,7 @@ fn finish(
             .map(|t| Label::Tokens(Some(t)))
             .collect(),
         raw,
+        conllu: Some(Box::new(sent.extra)),
     });
 }
 
@@ -252,8 +353,17 @@ mod tests {
                 Label::Tokens(Some(vec!["3".into(), "1".into(), "0".into()])),
             ]
         );
+        let e = r.conllu.as_deref().unwrap();
+        assert_eq!(e.upos, ["PROPN", "PART", "ADJ"]);
+        assert_eq!(e.lemma, ["New York", "'s", "great"]);
+        assert_eq!(e.xpos, ["_", "_", "_"]);
+        assert_eq!(e.feats, ["Number=Sing", "_", "Degree=Pos"]);
+        assert_eq!(e.head, [Some(3), Some(1), Some(0)]);
+        assert_eq!(e.deprel, ["dep", "dep", "dep"]);
+        assert_eq!(e.text.as_deref(), Some("New York's great"));
         let r = &p.rows[1];
         assert_eq!((r.id.as_str(), r.line), ("s2", 10));
+        assert_eq!(r.conllu.as_deref().unwrap().text, None);
         assert_eq!(
             r.group.as_deref(),
             Some("doc1"),
@@ -277,15 +387,29 @@ mod tests {
         f += "\n# sent_id = c\n";
         f += &word("x", "Bad", "X", "_", "0");
         f += "\n";
+        f += &word("1", "Headless", "X", "_", "_");
+        f += &word("2", "Bad", "X", "_", "root");
         let p = read(&f);
-        assert_eq!(p.read, 3);
+        assert_eq!(p.read, 4);
         assert_eq!(p.rows.len(), 1);
         assert_eq!(
             p.rows[0].id, "ud:t.conllu:6",
             "no sent_id: dataset:file:line"
         );
         let q: Vec<_> = p.quarantined.iter().map(|q| (q.line, q.reason)).collect();
-        assert_eq!(q, [(3, reason::UNPARSEABLE), (9, reason::UNPARSEABLE)]);
+        assert_eq!(
+            q,
+            [
+                (3, reason::UNPARSEABLE),
+                (9, reason::UNPARSEABLE),
+                (12, reason::UNPARSEABLE)
+            ]
+        );
+        assert!(
+            p.quarantined[2].detail.contains("HEAD `root`"),
+            "{}",
+            p.quarantined[2].detail
+        );
         assert!(
             p.quarantined[0].detail.contains("found 3"),
             "{}",

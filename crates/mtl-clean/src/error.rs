@@ -3,8 +3,9 @@ use std::path::PathBuf;
 use polars::prelude::PolarsError;
 
 /// Errors of the clean stage. Bad rows are never errors (they go to the
-/// quarantine); these are the problems that stop the stage: a missing file,
-/// an unsupported format, an I/O failure. Each names the file or config key.
+/// quarantine); these are the problems that stop the stage: a missing file
+/// or column, a file whose records cannot be separated, an I/O failure.
+/// Each names the file or config key.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
@@ -17,10 +18,29 @@ pub enum Error {
         path: PathBuf,
     },
 
-    #[error(
-        "dataset `{dataset}`: format `{format}` is not implemented yet in mtl-clean (only `jsonl`, `lines` and `conllu` are)"
-    )]
-    UnsupportedFormat { dataset: String, format: String },
+    #[error("{config}: key `{key}`: {detail}")]
+    BadDataset {
+        config: PathBuf,
+        key: String,
+        detail: String,
+    },
+
+    #[error("{path}: no column `{column}` (named by `{key}`); the file has: {available}")]
+    MissingColumn {
+        path: PathBuf,
+        column: String,
+        key: String,
+        available: String,
+    },
+
+    /// A file whose records cannot be told apart, such as a quote that is
+    /// never closed.
+    #[error("{path}: line {line}: {detail}")]
+    Malformed {
+        path: PathBuf,
+        line: u64,
+        detail: String,
+    },
 
     #[error(
         "{config}: key `datasets[{index}].name`: `{name}` is reserved (it names a clean output)"

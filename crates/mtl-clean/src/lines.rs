@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use mtl_core::TaskKind;
 use mtl_core::config::{DatasetConfig, TaskConfig};
 
 use crate::error::{Error, Result};
@@ -94,7 +95,8 @@ pub(crate) fn read_mapping(path: &Path) -> Result<HashMap<String, String>> {
 }
 
 /// Reads one text file and its labels, appending to `out`. `tasks` is the
-/// dataset's single sentence-level task (checked by the stage).
+/// dataset's single classification or multilabel task (checked by the
+/// stage).
 pub(crate) fn read_lines(
     ds: &DatasetConfig,
     tasks: &[&TaskConfig],
@@ -126,6 +128,15 @@ pub(crate) fn read_lines(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let task = tasks.first().map(|t| t.name.as_str()).unwrap_or_default();
+    // A multilabel task's label line holds ids joined by its separator; an
+    // empty one means no label applies.
+    let multi = tasks
+        .first()
+        .is_some_and(|t| t.kind == TaskKind::Multilabel);
+    let separator = tasks
+        .first()
+        .and_then(|t| t.separator.as_deref())
+        .filter(|_| multi);
     for (i, (text, label)) in texts.into_iter().zip(labels).enumerate() {
         let line = read::line_number(&src.path, i)?;
         out.read += 1;
@@ -147,18 +158,39 @@ pub(crate) fn read_lines(
                 continue;
             }
         };
-        let id = String::from_utf8_lossy(label);
-        let id = id.trim();
-        let Some(name) = mapping.get(id) else {
-            out.quarantined.push(quarantine(
-                reason::BAD_LABEL,
-                format!(
-                    "task `{task}`: label id `{id}` ({labels_name} line {line}) is not in {}",
-                    comp.mapping.display()
-                ),
-                text.to_string(),
-            ));
-            continue;
+        let ids = String::from_utf8_lossy(label);
+        let ids: Vec<&str> = match separator {
+            Some(sep) => ids
+                .split(sep)
+                .map(str::trim)
+                .filter(|i| !i.is_empty())
+                .collect(),
+            None => vec![ids.trim()],
+        };
+        let names: std::result::Result<Vec<String>, &str> = ids
+            .iter()
+            .map(|id| mapping.get(*id).cloned().ok_or(*id))
+            .collect();
+        let mut names = match names {
+            Ok(names) => names,
+            Err(id) => {
+                out.quarantined.push(quarantine(
+                    reason::BAD_LABEL,
+                    format!(
+                        "task `{task}`: label id `{id}` ({labels_name} line {line}) is not in {}",
+                        comp.mapping.display()
+                    ),
+                    text.to_string(),
+                ));
+                continue;
+            }
+        };
+        let label = if multi {
+            names.sort();
+            names.dedup();
+            Label::Multi(Some(names))
+        } else {
+            Label::Sentence(names.pop())
         };
         out.rows.push(Row {
             id: format!("{}:{file_name}:{line}", ds.name),
@@ -166,8 +198,9 @@ pub(crate) fn read_lines(
             line,
             group: None,
             raw_words: text.split_whitespace().map(str::to_string).collect(),
-            labels: vec![Label::Sentence(Some(name.clone()))],
+            labels: vec![label],
             raw: text.to_string(),
+            conllu: None,
         });
     }
     Ok(())
@@ -246,6 +279,32 @@ mod tests {
             "{detail}"
         );
         assert_eq!(p.quarantined[1].raw, "b");
+    }
+
+    #[test]
+    fn multilabel_lines_map_every_id() {
+        let text = "[pipeline]\nname = \"t\"\n[[datasets]]\nname = \"e\"\nformat = \"lines\"\n\
+                    files = { train = \"train_text.txt\" }\n\
+                    [[tasks]]\nname = \"emo\"\ndataset = \"e\"\ncolumn = \"label\"\ntype = \"multilabel\"\nseparator = \" \"\n";
+        let cfg = PipelineConfig::from_toml_str(text, Path::new("t.toml")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "mapping.txt", b"0\tjoy\n1\tanger\n");
+        write(dir.path(), "train_text.txt", b"a\nb\nc\n");
+        write(dir.path(), "train_labels.txt", b"1 0 1\n\n0 7\n");
+        let ds = &cfg.datasets[0];
+        let tasks: Vec<_> = cfg.tasks_of(&ds.name).collect();
+        let mut p = Parsed::default();
+        read_lines(ds, &tasks, &src(dir.path().join("train_text.txt")), &mut p).unwrap();
+        let labels: Vec<_> = p.rows.iter().map(|r| r.labels[0].clone()).collect();
+        assert_eq!(
+            labels,
+            [
+                Label::Multi(Some(vec!["anger".into(), "joy".into()])),
+                Label::Multi(Some(vec![])),
+            ]
+        );
+        assert_eq!(p.quarantined[0].line, 3);
+        assert!(p.quarantined[0].detail.contains("`7`"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 /// The line is not valid UTF-8.
 pub const INVALID_UTF8: &str = "invalid_utf8";
-/// The line is not a JSON object.
+/// The line is not a JSON object, or a CoNLL-U line is malformed.
 pub const UNPARSEABLE: &str = "unparseable";
 /// An id column is configured but the row has no usable id.
 pub const MISSING_ID: &str = "missing_id";
@@ -29,8 +29,11 @@ pub const NEAR_DUPLICATE: &str = "near_duplicate";
 pub const CONFLICTING_DUPLICATE: &str = "conflicting_duplicate";
 /// Another kept row of the dataset already has this id.
 pub const DUPLICATE_ID: &str = "duplicate_id";
+/// A CSV/TSV record or a CoNLL column-file line has a different number of
+/// fields than the columns.
+pub const WRONG_FIELD_COUNT: &str = "wrong_field_count";
 
-pub const ALL: [&str; 15] = [
+pub const ALL: [&str; 16] = [
     INVALID_UTF8,
     UNPARSEABLE,
     MISSING_ID,
@@ -46,6 +49,7 @@ pub const ALL: [&str; 15] = [
     NEAR_DUPLICATE,
     CONFLICTING_DUPLICATE,
     DUPLICATE_ID,
+    WRONG_FIELD_COUNT,
 ];
 
 /// The constant for a code that came back from a polars column.

@@ -23,7 +23,8 @@ impl Report {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DatasetReport {
-    /// Non-blank lines read. Always `kept + sum(dropped)`.
+    /// Records read: non-blank lines, CSV records, Parquet rows or
+    /// sentences, by format. Always `kept + sum(dropped)`.
     pub read: u64,
     pub kept: u64,
     /// Quarantined rows by reason code (see [`crate::reason`]).
@@ -61,12 +62,21 @@ impl DatasetReport {
     }
 }
 
+/// A near-duplicate dropped because one task's labels disagree with the
+/// kept row's (both rows labelled, differently).
+///
+/// The stage streams: when the kept row was read in an earlier chunk than
+/// the dropped one (datasets larger than a chunk), only hashes of its labels
+/// are still in memory, so `kept_label` is null and the quarantine detail
+/// names the kept row's file and line instead. Ids and tasks are always
+/// given.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conflict {
     pub kept_id: String,
     pub dropped_id: String,
     pub task: String,
-    /// A string, an array of tags, or null.
+    /// A string, an array of tags or labels, or a number; null when the
+    /// kept row was in an earlier chunk (see above).
     pub kept_label: serde_json::Value,
     pub dropped_label: serde_json::Value,
 }

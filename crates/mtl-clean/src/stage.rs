@@ -1,21 +1,25 @@
 //! The stage itself: resolve and fingerprint the raw files, read and clean
-//! each dataset, write the tables, the quarantine, the report and the
-//! manifest into a staging folder, and commit it.
+//! each dataset a chunk at a time, stream the tables and the quarantine
+//! into a staging folder, write the report and the manifest, and commit it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use mtl_core::artifact::{col, write_parquet};
+use mtl_core::artifact::col;
 use mtl_core::config::{DatasetConfig, DatasetFormat, TaskConfig};
 use mtl_core::manifest::fingerprint;
-use mtl_core::{InputRef, Manifest, ManifestBuilder, Outcome, PipelineConfig, Stage, StagingDir};
-use polars::prelude::*;
+use mtl_core::{
+    InputRef, Manifest, ManifestBuilder, Outcome, PipelineConfig, Stage, StagingDir, TaskKind,
+};
 
+use crate::chunks::{CHUNK_ROWS, Chunks};
+use crate::dedup::Deduper;
 use crate::error::{Error, PolarsAt, Result};
-use crate::read::{self, Parsed, Quarantined, Row, SourceFile};
-use crate::report::{Conflict, DatasetReport, Report};
-use crate::{STAGE_VERSION, conllu, lines, reason, rules, table};
+use crate::read::{Parsed, Quarantined, Row, SourceFile};
+use crate::report::{DatasetReport, Report};
+use crate::sink::{QuarantineSink, TableSink};
+use crate::{STAGE_VERSION, conllu, lines, rules, table, tabular};
 
 /// The quarantine table's file name.
 pub const QUARANTINE_FILE: &str = "quarantine.parquet";
@@ -26,6 +30,18 @@ const QUARANTINED: &str = "quarantined";
 /// [`Outcome::Cached`] without reading anything but the raw files' hashes
 /// when `out_dir` already holds the output for the same files and config.
 pub fn run(cfg: &PipelineConfig, out_dir: &Path, force: bool) -> Result<Outcome> {
+    run_chunked(cfg, out_dir, force, CHUNK_ROWS)
+}
+
+/// [`run`] reading at most `chunk_rows` rows of a dataset at a time. The
+/// output does not depend on it, except for the wording of messages about
+/// duplicates of rows in earlier chunks.
+pub(crate) fn run_chunked(
+    cfg: &PipelineConfig,
+    out_dir: &Path,
+    force: bool,
+    chunk_rows: usize,
+) -> Result<Outcome> {
     check_datasets(cfg)?;
     let sources = resolve_sources(cfg)?;
     let mut inputs = Vec::new();
@@ -68,24 +84,28 @@ pub fn run(cfg: &PipelineConfig, out_dir: &Path, force: bool) -> Result<Outcome>
     let mut manifest = ManifestBuilder::new(Stage::Clean, STAGE_VERSION, fp, inputs);
     let mut file_rows = BTreeMap::new();
     let mut report = Report::default();
-    let mut quarantine = QuarantineTable::default();
+    let mut quarantine = QuarantineSink::create(&staging.path(QUARANTINE_FILE))?;
     let started = Instant::now();
-    for (ds, files) in cfg.datasets.iter().zip(&sources) {
-        let (mut kept, ds_report, quarantined) = clean_dataset(cfg, ds, files)?;
+    for (i, (ds, files)) in cfg.datasets.iter().zip(&sources).enumerate() {
+        let csv = match ds.format {
+            DatasetFormat::Csv | DatasetFormat::Tsv => Some(csv_options(cfg, i, ds)?),
+            _ => None,
+        };
         let name = format!("{}.parquet", ds.name);
-        write_parquet(&mut kept, &staging.path(&name))?;
+        let input = Input {
+            cfg,
+            ds,
+            files,
+            csv,
+        };
+        let ds_report = clean_dataset(&input, &staging.path(&name), &mut quarantine, chunk_rows)?;
         file_rows.insert(name, ds_report.kept);
         manifest.rows(&ds.name, ds_report.kept);
-        quarantine.extend(ds, files, quarantined);
         report.datasets.insert(ds.name.clone(), ds_report);
     }
     manifest.timing("clean", started);
 
-    let n_quarantined = quarantine.len() as u64;
-    let mut q = quarantine
-        .into_frame()
-        .ctx("building the quarantine table")?;
-    write_parquet(&mut q, &staging.path(QUARANTINE_FILE))?;
+    let n_quarantined = quarantine.finish()?;
     file_rows.insert(QUARANTINE_FILE.to_string(), n_quarantined);
     manifest.rows(QUARANTINED, n_quarantined);
     mtl_core::fsio::write_json(&staging.path(Report::FILE), &report)?;
@@ -98,18 +118,6 @@ pub fn run(cfg: &PipelineConfig, out_dir: &Path, force: bool) -> Result<Outcome>
 /// Problems with the config that this stage, not mtl-core, rejects.
 fn check_datasets(cfg: &PipelineConfig) -> Result<()> {
     for (i, ds) in cfg.datasets.iter().enumerate() {
-        if !matches!(
-            ds.format,
-            DatasetFormat::Jsonl | DatasetFormat::Lines | DatasetFormat::Conllu
-        ) {
-            return Err(Error::UnsupportedFormat {
-                dataset: ds.name.clone(),
-                format: serde_json::to_value(ds.format)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_else(|| format!("{:?}", ds.format)),
-            });
-        }
         let file_stem = ds.name.to_ascii_lowercase();
         if file_stem == "quarantine" || file_stem == QUARANTINED {
             return Err(Error::ReservedName {
@@ -118,74 +126,139 @@ fn check_datasets(cfg: &PipelineConfig) -> Result<()> {
                 name: ds.name.clone(),
             });
         }
+        if matches!(ds.format, DatasetFormat::Csv | DatasetFormat::Tsv) {
+            csv_options(cfg, i, ds)?;
+        }
+        if ds.format == DatasetFormat::Conll && !ds.columns.contains(&ds.text) {
+            return Err(Error::BadDataset {
+                config: cfg.source.path.clone(),
+                key: format!("datasets[{i}].text"),
+                detail: format!(
+                    "`{}` is not one of the columns ({}); set `text` to the word column",
+                    ds.text,
+                    ds.columns.join(", ")
+                ),
+            });
+        }
         check_tasks(cfg, ds)?;
     }
     Ok(())
 }
 
-/// The tasks a `lines` or `conllu` dataset can feed: `lines` has one
-/// label per line, so one sentence-level task; CoNLL-U has per-word
-/// columns, so token tasks naming one of them.
+/// The delimiter and quote bytes of the `i`-th dataset, a csv or tsv one.
+fn csv_options(cfg: &PipelineConfig, i: usize, ds: &DatasetConfig) -> Result<(u8, u8)> {
+    tabular::csv_bytes(ds).map_err(|(key, detail)| Error::BadDataset {
+        config: cfg.source.path.clone(),
+        key: format!("datasets[{i}].{key}"),
+        detail,
+    })
+}
+
+/// The tasks a dataset's format can feed. Word-level tasks need words
+/// given by the file with their tags (`jsonl` and `parquet` lists,
+/// `conllu`, `conll`); `conllu` and `conll` have nothing but word columns;
+/// `lines` has one label (or, for multilabel, one list of labels) per line;
+/// a multilabel task over string cells needs its `separator`.
 fn check_tasks(cfg: &PipelineConfig, ds: &DatasetConfig) -> Result<()> {
     let bad = |key: String, detail: String| Error::BadTask {
         config: cfg.source.path.clone(),
         key,
         detail,
     };
+    let format = serde_json::to_value(ds.format)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{:?}", ds.format));
     let tasks: Vec<(usize, &TaskConfig)> = cfg
         .tasks
         .iter()
         .enumerate()
         .filter(|(_, t)| t.dataset == ds.name)
         .collect();
-    match ds.format {
-        DatasetFormat::Lines => {
-            if tasks.len() != 1 {
-                return Err(bad(
-                    "tasks".into(),
-                    format!(
-                        "`lines` dataset `{}` has one label per line, so it needs exactly one task, found {}",
-                        ds.name,
-                        tasks.len()
-                    ),
-                ));
+    if ds.format == DatasetFormat::Lines && tasks.len() != 1 {
+        return Err(bad(
+            "tasks".into(),
+            format!(
+                "`lines` dataset `{}` has one label per line, so it needs exactly one task, found {}",
+                ds.name,
+                tasks.len()
+            ),
+        ));
+    }
+    for (i, t) in tasks {
+        let word_level = matches!(ds.format, DatasetFormat::Conllu | DatasetFormat::Conll);
+        let fits = match ds.format {
+            DatasetFormat::Conllu | DatasetFormat::Conll => t.kind.is_token_level(),
+            DatasetFormat::Csv | DatasetFormat::Tsv => !t.kind.is_token_level(),
+            DatasetFormat::Lines => {
+                matches!(t.kind, TaskKind::Classification | TaskKind::Multilabel)
             }
-            let (i, t) = tasks[0];
-            if t.kind.is_token_level() {
-                return Err(bad(
-                    format!("tasks[{i}].type"),
-                    format!(
-                        "`lines` dataset `{}` has one label per text, not per word",
-                        ds.name
-                    ),
-                ));
-            }
+            DatasetFormat::Jsonl | DatasetFormat::Parquet => true,
+        };
+        if !fits {
+            let detail = if word_level {
+                format!(
+                    "`{format}` dataset `{}` only has per-word columns; use a token task (tagging or spans)",
+                    ds.name
+                )
+            } else if t.kind.is_token_level() {
+                format!(
+                    "a {} task needs words given with their tags: use a token-level format (jsonl, parquet, conllu or conll), not `{format}`",
+                    t.kind.name()
+                )
+            } else {
+                format!(
+                    "`lines` dataset `{}` maps label ids to names: use a classification or multilabel task, not {}",
+                    ds.name,
+                    t.kind.name()
+                )
+            };
+            return Err(bad(format!("tasks[{i}].type"), detail));
         }
-        DatasetFormat::Conllu => {
-            for (i, t) in tasks {
-                if !t.kind.is_token_level() {
-                    return Err(bad(
-                        format!("tasks[{i}].type"),
-                        format!(
-                            "`conllu` dataset `{}` only has per-word columns; use a token task",
-                            ds.name
-                        ),
-                    ));
-                }
-                if conllu::column_index(&t.column).is_none() {
-                    let known: Vec<&str> = conllu::TASK_COLUMNS.iter().map(|(n, _)| *n).collect();
-                    return Err(bad(
-                        format!("tasks[{i}].column"),
-                        format!(
-                            "`{}` is not a CoNLL-U column; use one of {}",
-                            t.column,
-                            known.join(", ")
-                        ),
-                    ));
-                }
-            }
+        if t.kind == TaskKind::Multilabel
+            && t.separator.is_none()
+            && matches!(
+                ds.format,
+                DatasetFormat::Csv | DatasetFormat::Tsv | DatasetFormat::Lines
+            )
+        {
+            return Err(bad(
+                format!("tasks[{i}].separator"),
+                format!(
+                    "multilabel task `{}` reads strings from a `{format}` file: set `separator` (e.g. \",\")",
+                    t.name
+                ),
+            ));
         }
-        _ => {}
+        if ds.format == DatasetFormat::Conllu && conllu::column_index(&t.column).is_none() {
+            let known: Vec<&str> = conllu::TASK_COLUMNS.iter().map(|(n, _)| *n).collect();
+            return Err(bad(
+                format!("tasks[{i}].column"),
+                format!(
+                    "`{}` is not a CoNLL-U column; use one of {}",
+                    t.column,
+                    known.join(", ")
+                ),
+            ));
+        }
+        if ds.format == DatasetFormat::Conll
+            && (!ds.columns.contains(&t.column) || t.column == ds.text)
+        {
+            return Err(bad(
+                format!("tasks[{i}].column"),
+                format!(
+                    "`{}` is not a tag column of dataset `{}`; use one of {}",
+                    t.column,
+                    ds.name,
+                    ds.columns
+                        .iter()
+                        .filter(|c| **c != ds.text)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -217,177 +290,180 @@ fn resolve_sources(cfg: &PipelineConfig) -> Result<Vec<Vec<SourceFile>>> {
     Ok(out)
 }
 
-/// Reads, cleans and accounts for one dataset.
+/// One dataset and where its rows come from.
+struct Input<'a> {
+    cfg: &'a PipelineConfig,
+    ds: &'a DatasetConfig,
+    files: &'a [SourceFile],
+    /// Delimiter and quote of a CSV or TSV dataset.
+    csv: Option<(u8, u8)>,
+}
+
+/// Reads, cleans and accounts for one dataset a chunk at a time, writing
+/// its kept rows to `table` and its quarantined lines to `quarantine` as
+/// it goes. The next chunk is read while the current one is cleaned.
 fn clean_dataset(
-    cfg: &PipelineConfig,
-    ds: &DatasetConfig,
-    files: &[SourceFile],
-) -> Result<(DataFrame, DatasetReport, Vec<Quarantined>)> {
-    let tasks: Vec<&TaskConfig> = cfg.tasks_of(&ds.name).collect();
-    let mut parsed = Parsed::default();
-    for f in files {
-        match ds.format {
-            DatasetFormat::Lines => lines::read_lines(ds, &tasks, f, &mut parsed)?,
-            DatasetFormat::Conllu => conllu::read_conllu(ds, &tasks, f, &mut parsed)?,
-            _ => read::read_jsonl(ds, &tasks, f, &mut parsed)?,
-        }
-    }
-    let context = || format!("dataset `{}`", ds.name);
-    let table = table::rows_table(&ds.name, files, &tasks, &parsed.rows).ctx(context())?;
-    let cleaned = rules::clean(table, &tasks, &ds.clean).ctx(context())?;
-
-    let Parsed {
-        read,
-        rows,
-        mut quarantined,
-    } = parsed;
-    let mut conflicts = Vec::new();
-    for d in cleaned.dropped {
-        let row = &rows[d.row];
-        let detail = match d.kept_row {
-            Some(k) if d.reason == reason::CONFLICTING_DUPLICATE => {
-                conflict_detail(&tasks, &rows[k], row, &mut conflicts)
-            }
-            _ => d.detail.unwrap_or_default(),
-        };
-        quarantined.push(Quarantined {
-            file: row.file,
-            line: row.line,
-            reason: d.reason,
-            detail,
-            raw: row.raw.clone(),
-        });
-    }
-    quarantined.sort_by_key(|q| (q.file, q.line));
-
-    let kept = cleaned.kept;
-    let mut report = DatasetReport {
-        read,
-        kept: kept.height() as u64,
-        conflicts,
-        ..DatasetReport::default()
+    input: &Input,
+    table: &Path,
+    quarantine: &mut QuarantineSink,
+    chunk_rows: usize,
+) -> Result<DatasetReport> {
+    let ds = input.ds;
+    let tasks: Vec<&TaskConfig> = input.cfg.tasks_of(&ds.name).collect();
+    let mut state = DatasetState {
+        input,
+        tasks: &tasks,
+        deduper: Deduper::new(&tasks, input.files, ds.clean.dedup),
+        path: table,
+        table: None,
+        quarantine,
+        report: DatasetReport::default(),
+        labelled: vec![0; tasks.len()],
     };
-    for q in &quarantined {
-        *report.dropped.entry(q.reason.to_string()).or_default() += 1;
-    }
-    let splits = kept
-        .column(col::SOURCE_SPLIT)
-        .and_then(|c| c.str())
-        .ctx(context())?;
-    for split in splits.iter() {
-        *report
-            .kept_per_split
-            .entry(split.unwrap_or("all").to_string())
-            .or_default() += 1;
-    }
-    for t in &tasks {
-        let c = kept.column(&col::label(&t.name)).ctx(context())?;
-        report
-            .labelled
-            .insert(t.name.clone(), (c.len() - c.null_count()) as u64);
-    }
-    if report.read != report.kept + report.dropped_total() {
-        return Err(Error::Accounting {
-            dataset: ds.name.clone(),
-            read: report.read,
-            kept: report.kept,
-            dropped: report.dropped_total(),
+    std::thread::scope(|scope| -> Result<()> {
+        // The next chunk is read while this one is cleaned, and no further:
+        // two chunks in memory at most.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Parsed>>(0);
+        // Cleaned rows go back to be freed where they were allocated, off
+        // the cleaning thread (the busier one).
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<Vec<Row>>();
+        let tasks = &tasks;
+        scope.spawn(move || {
+            let mut chunks = Chunks::new(ds, tasks, input.files, input.csv, chunk_rows);
+            loop {
+                done_rx.try_iter().for_each(drop);
+                let next = chunks.next_chunk().transpose();
+                let stop = !matches!(next, Some(Ok(_)));
+                // A closed channel means the stage failed and stopped listening.
+                if next.is_some_and(|c| tx.send(c).is_err()) || stop {
+                    break;
+                }
+            }
         });
-    }
-    Ok((kept, report, quarantined))
+        let mut any = false;
+        for chunk in rx {
+            // Once reading is over, nobody takes them back: they drop here.
+            let _ = done_tx.send(state.chunk(chunk?)?);
+            any = true;
+        }
+        if !any {
+            // Still a typed, empty table.
+            state.chunk(Parsed::default())?;
+        }
+        Ok(())
+    })?;
+    state.finish()
 }
 
-/// `near-duplicate of rev-1 with other labels: task `topic` disagrees:
-/// `price` vs `battery``, recording one [`Conflict`] per task where both
-/// rows have a label and they differ.
-fn conflict_detail(
-    tasks: &[&TaskConfig],
-    kept: &Row,
-    dropped: &Row,
-    out: &mut Vec<Conflict>,
-) -> String {
-    let mut parts = Vec::new();
-    for (i, t) in tasks.iter().enumerate() {
-        let (Some(k), Some(d)) = (kept.labels.get(i), dropped.labels.get(i)) else {
-            continue;
+/// What a dataset has written and counted so far.
+struct DatasetState<'a> {
+    input: &'a Input<'a>,
+    tasks: &'a [&'a TaskConfig],
+    deduper: Deduper<'a>,
+    path: &'a Path,
+    /// Opened with the first chunk's schema.
+    table: Option<TableSink>,
+    quarantine: &'a mut QuarantineSink,
+    report: DatasetReport,
+    labelled: Vec<u64>,
+}
+
+impl DatasetState<'_> {
+    /// Cleans, writes and counts one chunk; gives its rows back.
+    fn chunk(&mut self, parsed: Parsed) -> Result<Vec<Row>> {
+        let Input { ds, files, .. } = *self.input;
+        let context = || format!("dataset `{}`", ds.name);
+        let is_conllu = ds.format == DatasetFormat::Conllu;
+        let Parsed {
+            read,
+            rows,
+            mut quarantined,
+        } = parsed;
+        self.report.read += read;
+        let table = table::rows_table(&ds.name, files, self.tasks, &rows, is_conllu, &ds.clean)
+            .ctx(context())?;
+        let checked = rules::check(table, self.tasks, &ds.clean).ctx(context())?;
+        let decided = self.deduper.chunk(&checked.valid, &rows).ctx(context())?;
+        let extra: &[&str] = if is_conllu { &conllu::COLUMNS } else { &[] };
+        let mut kept =
+            rules::finish(&checked.valid, &decided.keep, self.tasks, extra).ctx(context())?;
+
+        for d in checked.dropped.into_iter().chain(decided.dropped) {
+            let row = &rows[d.row];
+            quarantined.push(Quarantined {
+                file: row.file,
+                line: row.line,
+                reason: d.reason,
+                detail: d.detail,
+                raw: row.raw.clone(),
+            });
+        }
+        // Chunks follow each other in file order, so sorting each one
+        // keeps the whole quarantine in file and line order.
+        quarantined.sort_by_key(|q| (q.file, q.line));
+        self.quarantine.write(&ds.name, files, &quarantined)?;
+        for q in &quarantined {
+            *self.report.dropped.entry(q.reason.to_string()).or_default() += 1;
+        }
+        self.report.conflicts.extend(decided.conflicts);
+
+        self.report.kept += kept.height() as u64;
+        let splits = kept
+            .column(col::SOURCE_SPLIT)
+            .and_then(|c| c.str())
+            .ctx(context())?;
+        for split in splits.iter() {
+            let split = split.unwrap_or("all");
+            match self.report.kept_per_split.get_mut(split) {
+                Some(n) => *n += 1,
+                None => {
+                    self.report.kept_per_split.insert(split.to_string(), 1);
+                }
+            }
+        }
+        for (n, t) in self.labelled.iter_mut().zip(self.tasks) {
+            let c = kept.column(&col::label(&t.name)).ctx(context())?;
+            *n += (c.len() - c.null_count()) as u64;
+        }
+        let sink = match &mut self.table {
+            Some(sink) => sink,
+            None => self.table.insert(TableSink::create(
+                self.path,
+                kept.schema().as_ref().clone(),
+            )?),
         };
-        // Only labels on both rows can disagree; a missing one is "not annotated".
-        if k == d || !k.is_present() || !d.is_present() {
-            continue;
+        sink.write(&mut kept)?;
+        Ok(rows)
+    }
+
+    /// Closes the table and checks that every row read is accounted for.
+    fn finish(self) -> Result<DatasetReport> {
+        let mut report = self.report;
+        if let Some(sink) = self.table {
+            sink.finish()?;
         }
-        parts.push(format!(
-            "task `{}` disagrees: {} vs {}",
-            t.name,
-            k.display(),
-            d.display()
-        ));
-        out.push(Conflict {
-            kept_id: kept.id.clone(),
-            dropped_id: dropped.id.clone(),
-            task: t.name.clone(),
-            kept_label: k.to_json(),
-            dropped_label: d.to_json(),
-        });
-    }
-    format!(
-        "near-duplicate of {} with other labels: {}",
-        kept.id,
-        parts.join("; ")
-    )
-}
-
-/// Quarantined lines of every dataset, in dataset, file and line order.
-#[derive(Default)]
-struct QuarantineTable {
-    dataset: Vec<String>,
-    file: Vec<String>,
-    line: Vec<u32>,
-    reason: Vec<&'static str>,
-    detail: Vec<String>,
-    raw: Vec<String>,
-}
-
-impl QuarantineTable {
-    fn extend(&mut self, ds: &DatasetConfig, files: &[SourceFile], rows: Vec<Quarantined>) {
-        for q in rows {
-            self.dataset.push(ds.name.clone());
-            self.file.push(
-                files
-                    .get(q.file as usize)
-                    .map(|f| f.given.clone())
-                    .unwrap_or_default(),
-            );
-            self.line.push(q.line);
-            self.reason.push(q.reason);
-            self.detail.push(q.detail);
-            self.raw.push(q.raw);
+        for (t, n) in self.tasks.iter().zip(self.labelled) {
+            report.labelled.insert(t.name.clone(), n);
         }
-    }
-
-    fn len(&self) -> usize {
-        self.line.len()
-    }
-
-    fn into_frame(self) -> PolarsResult<DataFrame> {
-        let n = self.len();
-        DataFrame::new(
-            n,
-            vec![
-                Column::new(col::DATASET.into(), self.dataset),
-                Column::new(col::SOURCE_FILE.into(), self.file),
-                Column::new(col::SOURCE_LINE.into(), self.line),
-                Column::new(col::REASON.into(), self.reason),
-                Column::new(col::DETAIL.into(), self.detail),
-                Column::new(col::RAW.into(), self.raw),
-            ],
-        )
+        if report.read != report.kept + report.dropped_total() {
+            return Err(Error::Accounting {
+                dataset: self.input.ds.name.clone(),
+                read: report.read,
+                kept: report.kept,
+                dropped: report.dropped_total(),
+            });
+        }
+        Ok(report)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Conflict;
     use mtl_core::artifact::read_parquet;
+    use polars::prelude::*;
+    use std::path::PathBuf;
 
     const TASKS: &str = r#"
 [[tasks]]
@@ -605,7 +681,8 @@ type = "spans"
             "label_sentiment",
             "label_ner",
         ];
-        expected.extend(crate::FEATURES);
+        let features: Vec<String> = crate::FEATURES.iter().map(|f| col::feature(f)).collect();
+        expected.extend(features.iter().map(String::as_str));
         assert_eq!(names, expected);
         let list_str = DataType::List(Box::new(DataType::String));
         for (name, dtype) in [
@@ -912,9 +989,10 @@ type = "spans"
 
         let mut cfg = config(dir.path(), r#"{ all = "missing.jsonl" }"#, "");
         cfg.datasets[0].format = DatasetFormat::Csv;
+        cfg.datasets[0].delimiter = Some("\u{e9}".into());
         let err = run(&cfg, &out, false).unwrap_err().to_string();
         assert!(
-            err.contains("format `csv` is not implemented yet in mtl-clean"),
+            err.contains("datasets[0].delimiter") && err.contains("one ASCII character"),
             "{err}"
         );
 
@@ -1084,5 +1162,256 @@ type = "spans"
             .unwrap_err()
             .to_string();
         assert!(err.contains("exactly one task, found 2"), "{err}");
+
+        // Token tasks need a token-level format; CoNLL tasks name a tag column.
+        let csv = "[[datasets]]\nname = \"c\"\nformat = \"csv\"\nfiles = { all = \"c.csv\" }\n\
+            [[tasks]]\nname = \"t\"\ndataset = \"c\"\ncolumn = \"tags\"\ntype = \"tagging\"\n";
+        std::fs::write(dir.path().join("c.csv"), "text,tags\n").unwrap();
+        let err = run(&load(dir.path(), csv), &out, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tasks[0].type") && err.contains("token-level format"),
+            "{err}"
+        );
+        let multi = csv.replace("\"tagging\"", "\"multilabel\"");
+        let err = run(&load(dir.path(), &multi), &out, false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tasks[0].separator"), "{err}");
+        let regression = LINES.replace("\"classification\"", "\"regression\"");
+        let err = run(&load(dir.path(), &regression), &out, false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not regression"), "{err}");
+        let conll = "[[datasets]]\nname = \"k\"\nformat = \"conll\"\nfiles = { all = \"k.txt\" }\n\
+            columns = [\"word\", \"ner\"]\ntext = \"word\"\n\
+            [[tasks]]\nname = \"ner\"\ndataset = \"k\"\ncolumn = \"pos\"\ntype = \"spans\"\n";
+        std::fs::write(dir.path().join("k.txt"), "").unwrap();
+        let err = run(&load(dir.path(), conll), &out, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tasks[0].column") && err.contains("use one of ner"),
+            "{err}"
+        );
+        let err = run(
+            &load(dir.path(), &conll.replace("text = \"word\"", "")),
+            &out,
+            false,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("datasets[0].text"), "{err}");
+        let sentence = conll.replace("\"spans\"", "\"classification\"");
+        let err = run(&load(dir.path(), &sentence), &out, false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("only has per-word columns"), "{err}");
+    }
+
+    /// Duplicates, near duplicates, conflicts and repeated ids whose first
+    /// row sits in another chunk when chunks hold three rows.
+    const ACROSS: &[&str] = &[
+        r#"{"id":"a","text":"Good value","sentiment":"pos"}"#,
+        r#"{"id":"b","text":"Other text one","sentiment":"neg"}"#,
+        r#"{"id":"c","text":"Third text","sentiment":"pos"}"#,
+        r#"{"id":"d","text":"good value.","sentiment":"pos","ner":["O","O"]}"#,
+        r#"{"id":"e","text":"Good value","sentiment":"pos"}"#,
+        r#"{"id":"f","text":"GOOD VALUE","sentiment":"neg"}"#,
+        r#"{"id":"b","text":"Brand new text","sentiment":"pos"}"#,
+        r#"{"id":"g","text":"Other text one!","sentiment":"neg"}"#,
+        r#"{"id":"h","text":"Fresh words","sentiment":"pos"}"#,
+        r#"{"id":"x","text": "#,
+        r#"{"id":"i","text":"fresh words","sentiment":"neu"}"#,
+        r#"{"id":"c","text":"Unique leader","sentiment":"pos"}"#,
+        r#"{"id":"j","text":"unique leader!","sentiment":"pos"}"#,
+        r#"{"id":"k","text":"Last one","ner":["O","O","O"]}"#,
+    ];
+
+    fn run_with_chunks(dir: &Path, rows: usize) -> (PathBuf, Report, DataFrame) {
+        let cfg = config(dir, r#"{ all = "d.jsonl" }"#, "id = \"id\"");
+        let out = dir.join(format!("clean-{rows}"));
+        run_chunked(&cfg, &out, false, rows).unwrap();
+        let (report, q) = check_accounting(&out);
+        (out, report, q)
+    }
+
+    #[test]
+    fn chunk_size_never_changes_what_is_kept_or_why() {
+        let dir = tempfile::tempdir().unwrap();
+        write_lines(&dir.path().join("d.jsonl"), ACROSS);
+        let (small_out, small, small_q) = run_with_chunks(dir.path(), 3);
+        let (big_out, big, big_q) = run_with_chunks(dir.path(), CHUNK_ROWS);
+
+        let expected = [
+            (4, "near_duplicate".to_string()),
+            (5, "duplicate".into()),
+            (6, "conflicting_duplicate".into()),
+            (7, "duplicate_id".into()),
+            (8, "near_duplicate".into()),
+            (10, "unparseable".into()),
+            (11, "conflicting_duplicate".into()),
+            (12, "duplicate_id".into()),
+            (13, "near_duplicate".into()),
+            (14, "tag_count_mismatch".into()),
+        ];
+        assert_eq!(reasons(&big_q), expected);
+        assert_eq!(reasons(&small_q), expected);
+        let small_kept = read_parquet(&small_out.join("d.parquet")).unwrap();
+        let big_kept = read_parquet(&big_out.join("d.parquet")).unwrap();
+        assert_eq!(
+            strs(&big_kept, col::ID),
+            ["a", "b", "c", "h"].map(|s| Some(s.to_string()))
+        );
+        assert!(small_kept.equals_missing(&big_kept));
+        for c in [col::DATASET, col::SOURCE_FILE, col::RAW] {
+            assert_eq!(strs(&small_q, c), strs(&big_q, c), "{c}");
+        }
+
+        let (s, b) = (&small.datasets["d"], &big.datasets["d"]);
+        assert_eq!(
+            (s.read, s.kept, &s.dropped, &s.kept_per_split, &s.labelled),
+            (b.read, b.kept, &b.dropped, &b.kept_per_split, &b.labelled)
+        );
+        let who = |r: &DatasetReport| -> Vec<(String, String, String, serde_json::Value)> {
+            r.conflicts
+                .iter()
+                .map(|c| {
+                    let c = c.clone();
+                    (c.kept_id, c.dropped_id, c.task, c.dropped_label)
+                })
+                .collect()
+        };
+        assert_eq!(who(s), who(b));
+        assert_eq!(
+            who(b),
+            [
+                ("a".into(), "f".into(), "sentiment".into(), "neg".into()),
+                ("h".into(), "i".into(), "sentiment".into(), "neu".into()),
+            ]
+        );
+        // A kept row of an earlier chunk is named by id and place; its
+        // label is no longer known.
+        assert_eq!(b.conflicts[0].kept_label, "pos");
+        assert_eq!(s.conflicts[0].kept_label, serde_json::Value::Null);
+
+        let small_detail = strs(&small_q, col::DETAIL);
+        let big_detail = strs(&big_q, col::DETAIL);
+        assert_eq!(big_detail[1].as_deref(), Some("duplicate of a"));
+        assert_eq!(
+            small_detail[1].as_deref(),
+            Some("duplicate of a (d.jsonl:1)")
+        );
+        assert_eq!(
+            small_detail[0].as_deref(),
+            Some(
+                "near-duplicate of a (d.jsonl:1) (labels agree; only one of the two rows has `ner`)"
+            )
+        );
+        assert_eq!(
+            small_detail[2].as_deref(),
+            Some(
+                "near-duplicate of a (d.jsonl:1) with other labels: task `sentiment` disagrees: this row has `neg`"
+            )
+        );
+        for d in [&small_detail, &big_detail] {
+            assert_eq!(d[3].as_deref(), Some("id already used at d.jsonl:2"));
+            // The leader of a group stays its leader when its id was taken.
+            assert_eq!(d[7].as_deref(), Some("id already used at d.jsonl:3"));
+        }
+        // Row 13's leader (row 12) is in its own chunk either way.
+        assert_eq!(
+            small_detail[8].as_deref(),
+            Some("near-duplicate of c: `Unique leader`")
+        );
+        assert_eq!(small_detail[8], big_detail[8]);
+    }
+
+    #[test]
+    fn dedup_off_still_checks_ids_across_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        write_lines(&dir.path().join("d.jsonl"), ACROSS);
+        let cfg = config(
+            dir.path(),
+            r#"{ all = "d.jsonl" }"#,
+            "id = \"id\"\n[datasets.clean]\ndedup = false",
+        );
+        let out = dir.path().join("clean");
+        run_chunked(&cfg, &out, false, 2).unwrap();
+        let (_, q) = check_accounting(&out);
+        assert_eq!(
+            reasons(&q),
+            [
+                (7, "duplicate_id".into()),
+                (10, "unparseable".into()),
+                (12, "duplicate_id".into()),
+                (14, "tag_count_mismatch".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failure_part_way_leaves_the_old_output_or_none() {
+        let dir = tempfile::tempdir().unwrap();
+        write_lines(&dir.path().join("d.jsonl"), ACROSS);
+        std::fs::write(
+            dir.path().join("train.csv"),
+            "text,sentiment\none,pos\ntwo,neg\nthree,pos\nfour,neg\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("dev.csv"), "text,sentiment\nfive,pos\n").unwrap();
+        let text = format!(
+            "[pipeline]\nname = \"t\"\n\n[[datasets]]\nname = \"d\"\nformat = \"jsonl\"\n\
+             files = {{ all = \"d.jsonl\" }}\n{TASKS}\n\
+             [[datasets]]\nname = \"e\"\nformat = \"csv\"\n\
+             files = {{ train = \"train.csv\", dev = \"dev.csv\" }}\n\
+             [[tasks]]\nname = \"s\"\ndataset = \"e\"\ncolumn = \"sentiment\"\ntype = \"classification\"\n"
+        );
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, text).unwrap();
+        let cfg = PipelineConfig::load(&path, None).unwrap();
+        let out = dir.path().join("runs").join("clean");
+        let listing = |d: &Path| -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+
+        // dataset `d` and the first file of `e` are written before `dev.csv`
+        // fails.
+        std::fs::write(dir.path().join("dev.csv"), "text,sentiment\n\"five,pos\n").unwrap();
+        let err = run_chunked(&cfg, &out, true, 3).unwrap_err().to_string();
+        assert!(
+            err.contains("dev.csv") && err.contains("never closed"),
+            "{err}"
+        );
+        assert!(!out.exists());
+        assert!(listing(out.parent().unwrap()).is_empty());
+
+        std::fs::write(dir.path().join("dev.csv"), "text,sentiment\nfive,pos\n").unwrap();
+        run_chunked(&cfg, &out, true, 3).unwrap();
+        let before = listing(&out);
+        assert_eq!(
+            before,
+            [
+                "d.parquet",
+                "e.parquet",
+                "manifest.json",
+                "quarantine.parquet",
+                "report.json"
+            ]
+        );
+        let table = std::fs::read(out.join("e.parquet")).unwrap();
+        assert_eq!(Report::read(&out).unwrap().datasets["e"].kept, 5);
+
+        std::fs::write(dir.path().join("dev.csv"), "text,sentiment\n\"five,pos\n").unwrap();
+        run_chunked(&cfg, &out, true, 3).unwrap_err();
+        assert_eq!(listing(&out), before);
+        assert_eq!(std::fs::read(out.join("e.parquet")).unwrap(), table);
+        assert_eq!(listing(out.parent().unwrap()), ["clean"]);
     }
 }

@@ -1,7 +1,8 @@
 //! Parsed rows as a polars DataFrame: the input of the cleaning rules.
 
+use mtl_core::TaskKind;
 use mtl_core::artifact::col;
-use mtl_core::config::TaskConfig;
+use mtl_core::config::{CleanOptions, TaskConfig};
 use polars::prelude::*;
 
 use crate::read::{Label, Row, SourceFile};
@@ -9,17 +10,19 @@ use crate::read::{Label, Row, SourceFile};
 /// Index of the row in [`crate::read::Parsed::rows`]: how rule results find
 /// their way back to the raw line, and the file order of the table.
 pub(crate) const ROW: &str = "_row";
-/// The raw text split on whitespace, before cleaning.
-pub(crate) const RAW_WORDS: &str = "_raw_words";
-
-/// `_row`, the clean identity columns, `_raw_words` and one `label_<task>`
-/// column per task (String, or List(String) for token tasks). Types are
-/// fixed even when there are no rows, so empty outputs keep the schema.
+/// `_row`, the clean identity columns, the cleaned words and their counts
+/// ([`crate::words::cleaned_columns`]), one `label_<task>` column per task
+/// (String for classification, List(String) for token and multilabel
+/// tasks, Float64 for regression) and, with `conllu`, the
+/// [`crate::conllu::COLUMNS`]. Types are fixed even when there are no rows,
+/// so empty outputs keep the schema.
 pub(crate) fn rows_table(
     dataset: &str,
     files: &[SourceFile],
     tasks: &[&TaskConfig],
     rows: &[Row],
+    conllu: bool,
+    opts: &CleanOptions,
 ) -> PolarsResult<DataFrame> {
     let n = rows.len();
     let file = |r: &Row| &files[r.file as usize];
@@ -55,34 +58,47 @@ pub(crate) fn rows_table(
                 .map(|r| r.group.as_deref())
                 .collect::<Vec<Option<&str>>>(),
         ),
-        list_column(RAW_WORDS, n, rows.iter().map(|r| Some(&r.raw_words))),
     ];
+    columns.extend(crate::words::cleaned_columns(rows, opts)?);
     for (i, task) in tasks.iter().enumerate() {
         let name = col::label(&task.name);
         let labels = rows.iter().map(|r| r.labels.get(i));
-        columns.push(if task.kind.is_token_level() {
-            list_column(
+        columns.push(match task.kind {
+            TaskKind::Tagging | TaskKind::Spans | TaskKind::Multilabel => list_column(
                 &name,
                 n,
                 labels.map(|l| match l {
-                    Some(Label::Tokens(t)) => t.as_ref(),
+                    Some(Label::Tokens(t) | Label::Multi(t)) => t.as_ref(),
                     _ => None,
                 }),
-            )
-        } else {
-            let values: Vec<Option<&str>> = labels
-                .map(|l| match l {
-                    Some(Label::Sentence(s)) => s.as_deref(),
-                    _ => None,
-                })
-                .collect();
-            Column::new(name.into(), values)
+            ),
+            TaskKind::Regression => {
+                let values: Vec<Option<f64>> = labels
+                    .map(|l| match l {
+                        Some(Label::Number(x)) => *x,
+                        _ => None,
+                    })
+                    .collect();
+                Column::new(name.into(), values)
+            }
+            TaskKind::Classification => {
+                let values: Vec<Option<&str>> = labels
+                    .map(|l| match l {
+                        Some(Label::Sentence(s)) => s.as_deref(),
+                        _ => None,
+                    })
+                    .collect();
+                Column::new(name.into(), values)
+            }
         });
+    }
+    if conllu {
+        columns.extend(crate::conllu::columns(rows));
     }
     DataFrame::new(n, columns)
 }
 
-fn list_column<'a>(
+pub(crate) fn list_column<'a>(
     name: &str,
     n: usize,
     values: impl Iterator<Item = Option<&'a Vec<String>>>,

@@ -6,6 +6,8 @@
 //! on tokens, never on the running text: whitespace splits the raw text
 //! into words first, which is what keeps per-word tags aligned.
 
+use std::borrow::Cow;
+
 use mtl_core::config::{CleanOptions, Normalization};
 use polars::prelude::*;
 
@@ -137,16 +139,60 @@ pub fn clean_texts(texts: &[&str], opts: &CleanOptions) -> Result<Vec<Vec<String
 const TOKEN: &str = "token";
 
 fn clean_column(tokens: &[&str], opts: &CleanOptions) -> Result<Vec<String>> {
-    let run = || -> PolarsResult<Vec<String>> {
-        let df = DataFrame::new(tokens.len(), vec![Column::new(TOKEN.into(), tokens)])?;
-        let out = df.lazy().select([token_expr(col(TOKEN), opts)]).collect()?;
-        let ca = out.column(TOKEN)?.str()?;
-        Ok(ca
-            .iter()
-            .map(|t| t.unwrap_or_default().to_string())
-            .collect())
-    };
-    run().ctx("cleaning tokens")
+    let cleaned = clean_tokens(tokens, opts).ctx("cleaning tokens")?;
+    Ok(cleaned.into_iter().map(Cow::into_owned).collect())
+}
+
+/// Whether [`token_expr`] leaves `token` as it is under `opts`, decided
+/// without running it: every step needs a character that such a token
+/// lacks. Tags need `<` (and `=`, `>`), entities `&`, removal a control,
+/// zero-width or other non-ASCII character, normalization a non-ASCII one,
+/// URLs `:` or `www.`, e-mails and users `@`, lowercasing an upper-case
+/// letter, and whitespace removal whitespace. A new step in [`token_expr`]
+/// must be reflected here (`fast_path_agrees_with_the_expression` checks
+/// every one- and two-character token).
+pub(crate) fn is_clean(token: &str, opts: &CleanOptions) -> bool {
+    let bytes = token.as_bytes();
+    let plain = bytes.iter().all(|&c| match c {
+        b'a'..=b'z' | b'0'..=b'9' => true,
+        b'A'..=b'Z' => !opts.lowercase,
+        b'!' | b'"' | b'#' | b'$' | b'%' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'-'
+        | b'.' | b';' | b'?' | b'[' | b'\\' | b']' | b'^' | b'_' | b'`' | b'{' | b'|' | b'}'
+        | b'~' => true,
+        _ => false,
+    });
+    plain
+        && !bytes
+            .windows(4)
+            .any(|w| w[3] == b'.' && w[..3].eq_ignore_ascii_case(b"www"))
+}
+
+/// Cleans each token as [`token_expr`] does: the ones [`is_clean`] passes
+/// come back borrowed, the rest go through one polars query together.
+pub(crate) fn clean_tokens<'a>(
+    tokens: &[&'a str],
+    opts: &CleanOptions,
+) -> PolarsResult<Vec<Cow<'a, str>>> {
+    let mut out: Vec<Cow<'a, str>> = Vec::with_capacity(tokens.len());
+    let mut todo: Vec<&str> = Vec::new();
+    let mut at: Vec<usize> = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        out.push(Cow::Borrowed(t));
+        if !is_clean(t, opts) {
+            todo.push(t);
+            at.push(i);
+        }
+    }
+    if todo.is_empty() {
+        return Ok(out);
+    }
+    let df = DataFrame::new(todo.len(), vec![Column::new(TOKEN.into(), todo)])?;
+    let cleaned = df.lazy().select([token_expr(col(TOKEN), opts)]).collect()?;
+    let ca = cleaned.column(TOKEN)?.str()?;
+    for (i, t) in at.into_iter().zip(ca.iter()) {
+        out[i] = Cow::Owned(t.unwrap_or_default().to_string());
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -305,5 +351,54 @@ mod tests {
         assert_eq!(batch, single);
         assert_eq!(batch[0], ["A", "b", "<url>"]);
         assert!(batch[3].is_empty());
+    }
+
+    /// Every one- and two-character printable ASCII token, and longer ones
+    /// around `www.`, under option sets that switch every step on: what
+    /// [`is_clean`] passes, the expression leaves alone.
+    #[test]
+    fn fast_path_agrees_with_the_expression() {
+        let ascii: Vec<char> = (b' '..=b'~').map(char::from).collect();
+        let mut tokens: Vec<String> = ascii.iter().map(|c| c.to_string()).collect();
+        for a in &ascii {
+            for b in &ascii {
+                tokens.push(format!("{a}{b}"));
+            }
+        }
+        for t in [
+            "www.x", "WwW.", "awww.b", "www", "ww.w", "x.www", "a-b_c.d", "it's!",
+        ] {
+            tokens.push(t.to_string());
+        }
+        let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+        let every = CleanOptions {
+            mask_urls: true,
+            mask_emails: true,
+            mask_users: true,
+            lowercase: true,
+            normalize: Normalization::Nfkc,
+            ..opts()
+        };
+        let mut passed = 0;
+        for o in [opts(), all_masks(), every.clone()] {
+            let df =
+                DataFrame::new(tokens.len(), vec![Column::new(TOKEN.into(), &tokens)]).unwrap();
+            let slow = df
+                .lazy()
+                .select([token_expr(col(TOKEN), &o)])
+                .collect()
+                .unwrap();
+            let slow = slow.column(TOKEN).unwrap().str().unwrap();
+            let fast = clean_tokens(&tokens, &o).unwrap();
+            for (i, t) in tokens.iter().enumerate() {
+                assert_eq!(Some(fast[i].as_ref()), slow.get(i), "{t:?}");
+                if is_clean(t, &o) {
+                    passed += 1;
+                }
+            }
+        }
+        assert!(passed > 10_000, "{passed}");
+        assert!(is_clean("can't", &opts()) && !is_clean("Can't", &every));
+        assert!(!is_clean("www.x", &opts()) && !is_clean("a:b", &opts()));
     }
 }

@@ -10,6 +10,8 @@ use mtl_core::TaskKind;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::classification::ClassificationMetrics;
+use crate::metrics::multilabel::MultilabelMetrics;
+use crate::metrics::regression::RegressionMetrics;
 use crate::metrics::spans::SpanMetrics;
 use crate::metrics::tagging::TaggingMetrics;
 
@@ -54,11 +56,15 @@ impl Metrics {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskMetrics {
     pub kind: TaskKind,
-    /// Name of the headline metric: `macro_f1`, `accuracy` or `entity_f1`.
+    /// Name of the headline metric ([`headline_metric`]): `macro_f1`,
+    /// `accuracy`, `entity_f1`, `micro_f1` (multilabel) or `pearson`
+    /// (regression).
     pub metric: String,
     /// Headline metric on the headline split.
     pub score: f64,
-    /// Majority baseline of the headline metric on the headline split.
+    /// Baseline of the headline metric on the headline split: the majority
+    /// label, the frequent-label set (multilabel) or the training mean
+    /// (regression, whose Pearson r is then 0).
     pub baseline: f64,
     pub splits: BTreeMap<String, SplitMetrics>,
 }
@@ -80,6 +86,28 @@ pub enum TaskDetail {
     Classification(ClassificationMetrics),
     Spans(SpanDetail),
     Tagging(WordDetail),
+    Multilabel(MultilabelDetail),
+    Regression(RegressionDetail),
+}
+
+/// Multilabel scores, with the whole baseline beside them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MultilabelDetail {
+    #[serde(flatten)]
+    pub metrics: MultilabelMetrics,
+    /// The label set the baseline predicts for every text.
+    pub baseline_labels: Vec<String>,
+    pub baseline: MultilabelMetrics,
+}
+
+/// Regression scores, with the training-mean baseline's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegressionDetail {
+    #[serde(flatten)]
+    pub metrics: RegressionMetrics,
+    /// The training mean the baseline predicts for every text.
+    pub baseline_mean: f64,
+    pub baseline: RegressionMetrics,
 }
 
 /// Word-level scores of a token task, with what truncation did to them.
@@ -205,8 +233,11 @@ pub fn render_markdown(m: &Metrics) -> String {
     let rows = table_rows(m);
     md_table(&mut out, &rows[0], &rows[1..]);
     out.push_str(&format!(
-        "\nScores are fractions in [0, 1]. The baseline predicts the most frequent training label \
-         everywhere and is scored on the same rows ({} split).\n",
+        "\nScores are fractions in [0, 1], except Pearson's r (in [-1, 1]). The baseline is scored \
+         on the same rows ({} split) and predicts the same thing everywhere: the most frequent \
+         training label; for multilabel tasks every label carried by at least half of the \
+         labelled training texts (else the most frequent one); for regression the training mean \
+         (whose correlation is undefined and shown as 0).\n",
         m.headline_split
     ));
     for (name, t) in &m.tasks {
@@ -233,6 +264,8 @@ pub fn render_markdown(m: &Metrics) -> String {
                     word_detail(&mut out, &s.words);
                 }
                 TaskDetail::Tagging(w) => word_detail(&mut out, w),
+                TaskDetail::Multilabel(d) => multilabel_detail(&mut out, d),
+                TaskDetail::Regression(d) => regression_detail(&mut out, d),
             }
         }
     }
@@ -278,6 +311,75 @@ fn classification_detail(out: &mut String, c: &ClassificationMetrics) {
             r
         })
         .collect();
+    md_table(out, &header, &rows);
+}
+
+fn multilabel_summary(m: &MultilabelMetrics) -> String {
+    format!(
+        "micro-F1 {} (P {}, R {}) · macro-F1 {} · samples-F1 {} · subset accuracy {} · \
+         hamming loss {}",
+        score(m.micro_f1),
+        score(m.micro_precision),
+        score(m.micro_recall),
+        score(m.macro_f1),
+        score(m.samples_f1),
+        score(m.subset_accuracy),
+        score(m.hamming_loss)
+    )
+}
+
+fn multilabel_detail(out: &mut String, d: &MultilabelDetail) {
+    out.push_str(&format!("{}\n\n", multilabel_summary(&d.metrics)));
+    let set = if d.baseline_labels.is_empty() {
+        "no label".to_string()
+    } else {
+        d.baseline_labels.join(", ")
+    };
+    out.push_str(&format!(
+        "Baseline (always {set}): {}\n\n",
+        multilabel_summary(&d.baseline)
+    ));
+    let header: Vec<String> = ["label", "precision", "recall", "F1", "support", "predicted"]
+        .map(String::from)
+        .into();
+    let rows: Vec<Vec<String>> = d
+        .metrics
+        .per_label
+        .iter()
+        .map(|k| {
+            vec![
+                k.label.clone(),
+                score(k.precision),
+                score(k.recall),
+                score(k.f1),
+                k.support.to_string(),
+                k.predicted.to_string(),
+            ]
+        })
+        .collect();
+    md_table(out, &header, &rows);
+}
+
+fn regression_detail(out: &mut String, d: &RegressionDetail) {
+    let header: Vec<String> = ["", "pearson", "spearman", "RMSE", "MAE"]
+        .map(String::from)
+        .into();
+    let row = |name: String, m: &RegressionMetrics| {
+        vec![
+            name,
+            score(m.pearson),
+            score(m.spearman),
+            score(m.rmse),
+            score(m.mae),
+        ]
+    };
+    let rows = vec![
+        row("model".into(), &d.metrics),
+        row(
+            format!("baseline (mean {})", score(d.baseline_mean)),
+            &d.baseline,
+        ),
+    ];
     md_table(out, &header, &rows);
 }
 
@@ -341,7 +443,8 @@ fn word_detail(out: &mut String, w: &WordDetail) {
 mod tests {
     use super::*;
     use crate::metrics::{
-        classification::classification_metrics, spans::span_metrics, tagging::word_accuracy,
+        classification::classification_metrics, multilabel::multilabel_metrics,
+        regression::regression_metrics, spans::span_metrics, tagging::word_accuracy,
     };
 
     fn sample() -> Metrics {
@@ -415,6 +518,56 @@ mod tests {
                 .into(),
             },
         );
+        let topics = ["sports".to_string(), "tech".to_string()];
+        let ml = multilabel_metrics(&[vec![0, 1], vec![]], &[vec![0], vec![]], &topics).unwrap();
+        let ml_base =
+            multilabel_metrics(&[vec![0, 1], vec![]], &[vec![0], vec![0]], &topics).unwrap();
+        tasks.insert(
+            "topics".to_string(),
+            TaskMetrics {
+                kind: TaskKind::Multilabel,
+                metric: "micro_f1".into(),
+                score: ml.micro_f1,
+                baseline: ml_base.micro_f1,
+                splits: [(
+                    "dev".to_string(),
+                    split(
+                        ml.micro_f1,
+                        ml_base.micro_f1,
+                        TaskDetail::Multilabel(MultilabelDetail {
+                            metrics: ml,
+                            baseline_labels: vec!["sports".into()],
+                            baseline: ml_base,
+                        }),
+                    ),
+                )]
+                .into(),
+            },
+        );
+        let r = regression_metrics(&[1.0, 2.0, 4.0], &[1.5, 2.0, 3.0]).unwrap();
+        let r_base = regression_metrics(&[1.0, 2.0, 4.0], &[2.5; 3]).unwrap();
+        tasks.insert(
+            "stars".to_string(),
+            TaskMetrics {
+                kind: TaskKind::Regression,
+                metric: "pearson".into(),
+                score: r.pearson,
+                baseline: 0.0,
+                splits: [(
+                    "dev".to_string(),
+                    split(
+                        r.pearson,
+                        0.0,
+                        TaskDetail::Regression(RegressionDetail {
+                            metrics: r,
+                            baseline_mean: 2.5,
+                            baseline: r_base,
+                        }),
+                    ),
+                )]
+                .into(),
+            },
+        );
         Metrics {
             pipeline: "sample".into(),
             headline_split: "dev".into(),
@@ -446,6 +599,22 @@ mod tests {
             back.tasks["pos"].splits["dev"].metrics,
             TaskDetail::Tagging(_)
         ));
+        assert!(matches!(
+            back.tasks["topics"].splits["dev"].metrics,
+            TaskDetail::Multilabel(_)
+        ));
+        assert!(matches!(
+            back.tasks["stars"].splits["dev"].metrics,
+            TaskDetail::Regression(_)
+        ));
+        let topics = &v["tasks"]["topics"]["splits"]["dev"]["metrics"];
+        assert_eq!(topics["subset_accuracy"], 0.5);
+        assert_eq!(topics["baseline_labels"], serde_json::json!(["sports"]));
+        assert_eq!(topics["baseline"]["subset_accuracy"], 0.0);
+        let stars = &v["tasks"]["stars"]["splits"]["dev"]["metrics"];
+        assert_eq!(stars["baseline_mean"], 2.5);
+        assert_eq!(stars["baseline"]["pearson"], 0.0);
+        assert!(stars["rmse"].as_f64().unwrap() > 0.0);
     }
 
     fn c_macro(m: &Metrics) -> f64 {
@@ -459,7 +628,7 @@ mod tests {
     fn table_is_aligned_with_one_column_per_split() {
         let t = render_table(&sample());
         let lines: Vec<&str> = t.lines().collect();
-        assert_eq!(lines.len(), 5, "{t}");
+        assert_eq!(lines.len(), 7, "{t}");
         assert!(
             lines[0].starts_with("task") && lines[0].contains("dev") && lines[0].contains("test")
         );
@@ -494,6 +663,28 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("2 word(s) were cut off by truncation"), "{md}");
+        assert!(
+            md.contains("## topics (multilabel, headline `micro_f1`)"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| topics | multilabel | micro_f1 | 0.667 | - | 0.500 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("subset accuracy 0.500 · hamming loss 0.250"),
+            "{md}"
+        );
+        assert!(md.contains("Baseline (always sports)"), "{md}");
+        assert!(
+            md.contains("| tech | 0.000 | 0.000 | 0.000 | 1 | 0 |"),
+            "{md}"
+        );
+        assert!(md.contains("| stars | regression | pearson |"), "{md}");
+        assert!(
+            md.contains("| baseline (mean 2.500) | 0.000 | 0.000 |"),
+            "{md}"
+        );
     }
 
     #[test]

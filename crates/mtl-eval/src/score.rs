@@ -8,10 +8,13 @@ use mtl_core::{TaskKind, TaskLabels};
 use crate::data::{Gold, SplitData};
 use crate::error::{Error, Result};
 use crate::metrics::{
-    baseline, classification::classification_metrics, spans::span_metrics, tagging::word_accuracy,
+    baseline, classification::classification_metrics, multilabel::multilabel_metrics,
+    regression::regression_metrics, spans::span_metrics, tagging::word_accuracy,
 };
 use crate::predict::RowPreds;
-use crate::report::{SpanDetail, SplitMetrics, TaskDetail, WordDetail};
+use crate::report::{
+    MultilabelDetail, RegressionDetail, SpanDetail, SplitMetrics, TaskDetail, WordDetail,
+};
 use crate::truncated::WordLabels;
 
 /// Rows that carry `task` and lost words to truncation.
@@ -28,6 +31,8 @@ pub fn truncated_rows<'a>(data: &'a SplitData, task: &str) -> Vec<&'a str> {
 
 /// Scores `task` on `data`. `full_words` holds the gold labels of every word
 /// of rows that lost words to truncation, when the split table was found.
+/// `train_texts` is the number of labelled training texts, which only the
+/// multilabel baseline uses ([`baseline::multilabel_set`]).
 pub fn score_task(
     data: &SplitData,
     task: &str,
@@ -35,6 +40,7 @@ pub fn score_task(
     labels: &TaskLabels,
     preds: &RowPreds,
     full_words: Option<&WordLabels>,
+    train_texts: u64,
 ) -> Result<SplitMetrics> {
     let missing = || Error::Task {
         path: data.path.clone(),
@@ -95,8 +101,100 @@ pub fn score_task(
                 }),
             })
         }
+        (Some(Gold::Multilabel(gold)), RowPreds::Multilabel(pred))
+            if kind == TaskKind::Multilabel =>
+        {
+            let (g, p) = label_set_pairs(data, task, labels, gold, pred)?;
+            let m = multilabel_metrics(&g, &p, &labels.labels).map_err(metric_err)?;
+            let set = baseline::multilabel_set(labels, train_texts);
+            let b = baseline::multilabel(&g, &set, labels).map_err(metric_err)?;
+            Ok(SplitMetrics {
+                n: m.n,
+                score: m.micro_f1,
+                baseline: b.micro_f1,
+                metrics: TaskDetail::Multilabel(MultilabelDetail {
+                    metrics: m,
+                    baseline_labels: set.iter().map(|&i| labels.labels[i].clone()).collect(),
+                    baseline: b,
+                }),
+            })
+        }
+        (Some(Gold::Regression(gold)), RowPreds::Regression(pred))
+            if kind == TaskKind::Regression =>
+        {
+            let column = col::target(task);
+            let (mut g, mut p) = (Vec::new(), Vec::new());
+            for (row, y) in gold.iter().enumerate() {
+                let Some(y) = *y else { continue };
+                let yhat = pred
+                    .get(row)
+                    .copied()
+                    .ok_or_else(|| data.row_error(row, &column, "no prediction"))?;
+                if !yhat.is_finite() {
+                    return Err(data.row_error(
+                        row,
+                        &column,
+                        format!("the model predicted {yhat}"),
+                    ));
+                }
+                g.push(f64::from(y));
+                p.push(f64::from(yhat));
+            }
+            let m = regression_metrics(&g, &p).map_err(metric_err)?;
+            let mean = labels.target.map(|t| t.mean).ok_or_else(|| Error::Task {
+                path: data.path.clone(),
+                task: task.to_string(),
+                message: "labels.json has no training statistics (`target`) for this \
+                          regression task (re-run `mtl-split`)"
+                    .into(),
+            })?;
+            let b = baseline::regression(&g, mean).map_err(metric_err)?;
+            Ok(SplitMetrics {
+                n: m.n,
+                score: m.pearson,
+                baseline: b.pearson,
+                metrics: TaskDetail::Regression(RegressionDetail {
+                    metrics: m,
+                    baseline_mean: mean,
+                    baseline: b,
+                }),
+            })
+        }
         _ => Err(missing()),
     }
+}
+
+/// One label-id set per scored text.
+type LabelSets = Vec<Vec<usize>>;
+
+/// Gold and predicted label sets of the rows that carry a multilabel task.
+fn label_set_pairs(
+    data: &SplitData,
+    task: &str,
+    labels: &TaskLabels,
+    gold: &[Option<Vec<i32>>],
+    pred: &[Vec<u32>],
+) -> Result<(LabelSets, LabelSets)> {
+    let column = col::target(task);
+    let k = labels.len();
+    let (mut g, mut p) = (Vec::new(), Vec::new());
+    for (row, y) in gold.iter().enumerate() {
+        let Some(y) = y else { continue };
+        g.push(
+            y.iter()
+                .map(|&id| check_id(data, row, &column, "gold", id.into(), k))
+                .collect::<Result<Vec<_>>>()?,
+        );
+        let yhat = pred
+            .get(row)
+            .ok_or_else(|| data.row_error(row, &column, "no prediction"))?;
+        p.push(
+            yhat.iter()
+                .map(|&id| check_id(data, row, &column, "predicted", id.into(), k))
+                .collect::<Result<Vec<_>>>()?,
+        );
+    }
+    Ok((g, p))
 }
 
 fn check_id(
@@ -248,6 +346,7 @@ mod tests {
             word_ids: vec![vec![-1, 0, 0, 1, -1], vec![-1, 0, 1, 1], vec![-1, -1]],
             n_words: vec![2, 3, 0],
             gold: g,
+            features: vec![BTreeMap::new(); 3],
         }
     }
 
@@ -282,7 +381,7 @@ mod tests {
         // gold  [B-PER O] [O B-LOC]   pred [B-PER O] [O B-LOC]
         // entities: 2 gold, 2 predicted, 2 correct -> F1 1; words 4/4.
         let d = data(ner_gold(), "ner");
-        let m = score_task(&d, "ner", TaskKind::Spans, &ner(), &ner_pred(), None).unwrap();
+        let m = score_task(&d, "ner", TaskKind::Spans, &ner(), &ner_pred(), None, 0).unwrap();
         assert_eq!(m.n, 2);
         assert_close(m.score, 1.0);
         assert_eq!(m.baseline, 0.0, "majority O finds no entity");
@@ -305,7 +404,16 @@ mod tests {
             "r2".into(),
             vec!["O".into(), "B-LOC".into(), "B-LOC".into()],
         );
-        let m = score_task(&d, "ner", TaskKind::Spans, &ner(), &ner_pred(), Some(&full)).unwrap();
+        let m = score_task(
+            &d,
+            "ner",
+            TaskKind::Spans,
+            &ner(),
+            &ner_pred(),
+            Some(&full),
+            0,
+        )
+        .unwrap();
         assert_close(m.score, 0.8);
         let TaskDetail::Spans(s) = &m.metrics else {
             panic!()
@@ -327,7 +435,7 @@ mod tests {
         let pred = RowPreds::Token(vec![vec![0, 0, 0, 0, 0], vec![0, 1, 1, 1], vec![0, 0]]);
         let d = data(gold, "pos");
         let l = labels(TaskKind::Tagging, &["N", "V"], &[1, 9]);
-        let m = score_task(&d, "pos", TaskKind::Tagging, &l, &pred, None).unwrap();
+        let m = score_task(&d, "pos", TaskKind::Tagging, &l, &pred, None, 0).unwrap();
         assert_close(m.score, 0.75);
         assert_close(m.baseline, 0.75);
         assert!(matches!(m.metrics, TaskDetail::Tagging(_)));
@@ -346,6 +454,7 @@ mod tests {
             &l,
             &RowPreds::Sentence(vec![0, 1, 0]),
             None,
+            0,
         )
         .unwrap();
         assert_eq!(m.n, 2);
@@ -364,6 +473,7 @@ mod tests {
             &l,
             &RowPreds::Sentence(vec![0, 0, 0]),
             None,
+            0,
         )
         .unwrap_err()
         .to_string();
@@ -387,9 +497,114 @@ mod tests {
                 TaskKind::Classification,
                 &l,
                 &RowPreds::Token(vec![]),
-                None
+                None,
+                0
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn multilabel_skips_unlabelled_rows_and_keeps_empty_sets() {
+        // r1 gold {a, b}, r2 unlabelled, r3 labelled with nothing.
+        // pred r1 {a}, r3 {} -> tp 1, predicted 1, gold 2: micro P 1, R 1/2,
+        // F1 2/3; subset accuracy 1/2 (r3 right).
+        // Baseline: 4 labelled train texts, a on 3, b on 1 -> always {a}:
+        // tp 1, predicted 2, gold 2 -> micro F1 1/2.
+        let d = data(
+            Gold::Multilabel(vec![Some(vec![0, 1]), None, Some(vec![])]),
+            "m",
+        );
+        let l = labels(TaskKind::Multilabel, &["a", "b"], &[3, 1]);
+        let pred = RowPreds::Multilabel(vec![vec![0], vec![0, 1], vec![]]);
+        let m = score_task(&d, "m", TaskKind::Multilabel, &l, &pred, None, 4).unwrap();
+        assert_eq!(m.n, 2);
+        assert_close(m.score, 2.0 / 3.0);
+        assert_close(m.baseline, 0.5);
+        let TaskDetail::Multilabel(ml) = &m.metrics else {
+            panic!("{m:?}")
+        };
+        assert_close(ml.metrics.subset_accuracy, 0.5);
+        assert_eq!(ml.baseline_labels, ["a"]);
+        assert_close(ml.baseline.subset_accuracy, 0.0);
+    }
+
+    #[test]
+    fn multilabel_bad_gold_id_names_the_row() {
+        let d = data(Gold::Multilabel(vec![None, Some(vec![5]), None]), "m");
+        let l = labels(TaskKind::Multilabel, &["a", "b"], &[3, 1]);
+        let pred = RowPreds::Multilabel(vec![vec![]; 3]);
+        let err = score_task(&d, "m", TaskKind::Multilabel, &l, &pred, None, 4)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("y_m") && err.contains("`r2`") && err.contains("5"),
+            "{err}"
+        );
+    }
+
+    fn regression_labels(mean: f64) -> TaskLabels {
+        let mut l = labels(TaskKind::Regression, &[], &[]);
+        l.target = Some(mtl_core::task::TargetStats {
+            count: 10,
+            mean,
+            std: 1.0,
+            min: 0.0,
+            max: 9.0,
+        });
+        l
+    }
+
+    #[test]
+    fn regression_scores_labelled_rows_against_the_train_mean() {
+        // r1 gold 1, r2 unlabelled, r3 gold 3; pred 2 (r1), 9 (r2), 4 (r3).
+        // errors 1 1 -> RMSE 1, MAE 1; pearson of (1,3) vs (2,4) = 1.
+        // Baseline mean 2: errors 1, -1 -> RMSE 1, MAE 1, pearson 0.
+        let d = data(Gold::Regression(vec![Some(1.0), None, Some(3.0)]), "r");
+        let pred = RowPreds::Regression(vec![2.0, 9.0, 4.0]);
+        let m = score_task(
+            &d,
+            "r",
+            TaskKind::Regression,
+            &regression_labels(2.0),
+            &pred,
+            None,
+            0,
+        )
+        .unwrap();
+        assert_eq!(m.n, 2);
+        assert_close(m.score, 1.0);
+        assert_eq!(m.baseline, 0.0);
+        let TaskDetail::Regression(r) = &m.metrics else {
+            panic!("{m:?}")
+        };
+        assert_close(r.metrics.rmse, 1.0);
+        assert_close(r.metrics.mae, 1.0);
+        assert_eq!(r.baseline_mean, 2.0);
+        assert_close(r.baseline.mae, 1.0);
+    }
+
+    #[test]
+    fn regression_without_train_statistics_or_with_nan_is_an_error() {
+        let d = data(Gold::Regression(vec![Some(1.0), None, Some(3.0)]), "r");
+        let l = labels(TaskKind::Regression, &[], &[]);
+        let pred = RowPreds::Regression(vec![2.0, 9.0, 4.0]);
+        let err = score_task(&d, "r", TaskKind::Regression, &l, &pred, None, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("target") && err.contains("`r`"), "{err}");
+        let pred = RowPreds::Regression(vec![2.0, 9.0, f32::NAN]);
+        let err = score_task(
+            &d,
+            "r",
+            TaskKind::Regression,
+            &regression_labels(0.0),
+            &pred,
+            None,
+            0,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`r3`") && err.contains("NaN"), "{err}");
     }
 }

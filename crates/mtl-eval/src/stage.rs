@@ -13,7 +13,7 @@ use mtl_core::{
 };
 use mtl_model::{Batch, Bundle};
 
-use crate::data;
+use crate::data::{self, SplitData};
 use crate::error::{Error, Result};
 use crate::predict::{RowPreds, predict_rows};
 use crate::report::{Metrics, TaskMetrics, headline_metric, render_markdown};
@@ -21,7 +21,7 @@ use crate::score::{score_task, truncated_rows};
 use crate::truncated::{locate_split_dir, word_labels};
 
 /// Bumped when eval's output changes for the same input.
-pub const STAGE_VERSION: u32 = 1;
+pub const STAGE_VERSION: u32 = 2;
 
 /// The report next to `metrics.json`.
 pub const REPORT_MD: &str = "report.md";
@@ -67,19 +67,23 @@ pub fn run(
         .map(|h| (h.name.clone(), h.kind))
         .collect();
     let split_dir = locate_split_dir(data_dir, &tokenize);
+    let features = bundle.features.used();
+    // Multilabel baselines need the number of labelled training texts.
+    let train_table = data_dir.join("train.parquet");
+    let mut train_texts: BTreeMap<&str, u64> = BTreeMap::new();
+    for (task, kind) in &heads {
+        if *kind == TaskKind::Multilabel {
+            train_texts.insert(task, data::labelled_rows(&train_table, task)?);
+        }
+    }
 
     let mut tasks: BTreeMap<String, TaskMetrics> = BTreeMap::new();
     for split in &cfg.eval.splits {
         let t_split = Instant::now();
         let path = data_dir.join(format!("{split}.parquet"));
-        let data = data::load(&path, &heads)?;
+        let data = data::load(&path, &heads, &features)?;
         builder.rows(split, data.len() as u64);
-        let preds = predict_rows(&path, &data.input_ids, cfg.eval.batch_size, |rows| {
-            let batch = Batch::pad(rows, &device).map_err(|e| model_error(&model_dir, e))?;
-            bundle
-                .predict(&batch)
-                .map_err(|e| model_error(&model_dir, e))
-        })?;
+        let preds = predict_split(&bundle, &data, cfg.eval.batch_size, &device)?;
         builder.timing(&format!("predict_{split}"), t_split);
 
         // Gold of words lost to truncation, read only when some were lost.
@@ -102,11 +106,7 @@ pub fn run(
         for (task, kind) in &heads {
             let labels = bundle.labels.get(task)?;
             // An empty split never reaches the model, so it has no outputs.
-            let none = if kind.is_token_level() {
-                RowPreds::Token(Vec::new())
-            } else {
-                RowPreds::Sentence(Vec::new())
-            };
+            let none = RowPreds::empty(*kind);
             let task_preds = match preds.get(task) {
                 Some(p) => p,
                 None if data.is_empty() => &none,
@@ -118,7 +118,15 @@ pub fn run(
                     });
                 }
             };
-            let sm = score_task(&data, task, *kind, labels, task_preds, full_words.get(task))?;
+            let sm = score_task(
+                &data,
+                task,
+                *kind,
+                labels,
+                task_preds,
+                full_words.get(task),
+                train_texts.get(task.as_str()).copied().unwrap_or(0),
+            )?;
             let entry = tasks.entry(task.clone()).or_insert_with(|| TaskMetrics {
                 kind: *kind,
                 metric: headline_metric(*kind).to_string(),
@@ -149,6 +157,44 @@ pub fn run(
     let m = builder.finish(&staging, &BTreeMap::new())?;
     staging.commit()?;
     Ok(Outcome::Ran(m))
+}
+
+/// Every task's predictions for every row of one tokenize table, exactly as
+/// eval scores them (same batching, same side inputs). `mtl-predict` tests
+/// compare its own output with this.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TablePredictions {
+    pub ids: Vec<String>,
+    pub tasks: BTreeMap<String, RowPreds>,
+}
+
+/// Runs `bundle` over the tokenize table at `path` (e.g.
+/// `runs/<p>/tokenize/dev.parquet`), reading the `feat_*` columns its heads
+/// take as side inputs.
+pub fn predict_table(bundle: &Bundle, path: &Path, batch_size: usize) -> Result<TablePredictions> {
+    let data = data::load(path, &[], &bundle.features.used())?;
+    let tasks = predict_split(bundle, &data, batch_size, &Device::Cpu)?;
+    Ok(TablePredictions {
+        ids: data.ids,
+        tasks,
+    })
+}
+
+/// The model over every row of `data`, side inputs included.
+fn predict_split(
+    bundle: &Bundle,
+    data: &SplitData,
+    batch_size: usize,
+    device: &Device,
+) -> Result<BTreeMap<String, RowPreds>> {
+    let fail = |e| model_error(&bundle.dir, e);
+    predict_rows(&data.path, &data.input_ids, batch_size, |idx, rows| {
+        let values: Vec<&BTreeMap<String, f32>> = idx.iter().map(|&i| &data.features[i]).collect();
+        let batch = Batch::pad(rows, device)
+            .and_then(|b| b.with_features(&bundle.features, &values))
+            .map_err(fail)?;
+        bundle.predict(&batch).map_err(fail)
+    })
 }
 
 fn model_error(dir: &Path, e: mtl_model::Error) -> Error {

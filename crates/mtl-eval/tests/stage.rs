@@ -165,16 +165,8 @@ fn write_train(dir: &Path, tokenize_fp: &str) {
             dropout: 0.0,
         },
         tasks: vec![
-            HeadSpec {
-                name: "ner".into(),
-                kind: TaskKind::Spans,
-                num_labels: 3,
-            },
-            HeadSpec {
-                name: "s".into(),
-                kind: TaskKind::Classification,
-                num_labels: 2,
-            },
+            HeadSpec::new("ner", TaskKind::Spans, 3),
+            HeadSpec::new("s", TaskKind::Classification, 2),
         ],
     };
     let (_, varmap) = MultiTaskModel::new(&spec, 7, &Device::Cpu).unwrap();
@@ -189,7 +181,15 @@ fn write_train(dir: &Path, tokenize_fp: &str) {
     let staging = StagingDir::begin(dir).unwrap();
     let tok = staging.path("tokenizer.json");
     std::fs::write(&tok, "{}").unwrap();
-    mtl_model::bundle::save(&staging.path("model"), &meta, &varmap, &tok, &labels()).unwrap();
+    mtl_model::bundle::save(
+        &staging.path("model"),
+        &meta,
+        &varmap,
+        &tok,
+        &labels(),
+        &mtl_core::FeatureSet::default(),
+    )
+    .unwrap();
     let input = InputRef {
         name: "tokenize".into(),
         fingerprint: tokenize_fp.into(),

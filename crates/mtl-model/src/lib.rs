@@ -1,6 +1,8 @@
 //! The multi-task model shared by train, eval and predict: a BiLSTM encoder,
-//! one head per task, masked losses, per-batch padding, and the model bundle
-//! (weights, spec, tokenizer and labels in one folder).
+//! one head per task (classification, tagging/spans, multilabel,
+//! regression; sentence heads may take standardized side-input features),
+//! masked and class-weighted losses, per-batch padding, and the model bundle
+//! (weights, spec, tokenizer, labels and features in one folder).
 //!
 //! This crate never reads pipeline artifacts or decides how to train: it
 //! defines the network and how it is saved. Every parameter is checked by a
@@ -19,7 +21,7 @@ mod params;
 pub mod spec;
 
 pub use batch::{Batch, Targets};
-pub use bundle::{Bundle, BundleMeta, TaskOutput};
+pub use bundle::{Bundle, BundleMeta, MULTILABEL_THRESHOLD, TaskOutput};
 pub use error::{Error, Result};
-pub use model::MultiTaskModel;
+pub use model::{LossWeights, MultiTaskModel};
 pub use spec::{EncoderSpec, HeadSpec, ModelSpec, Preprocess};

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use mtl_core::TaskKind;
 use mtl_core::config::CleanOptions;
+use mtl_core::task::TargetStats;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,7 +31,57 @@ impl EncoderSpec {
 pub struct HeadSpec {
     pub name: String,
     pub kind: TaskKind,
+    /// Size of the label vocabulary; 0 for regression, whose head has one
+    /// output.
     pub num_labels: usize,
+    /// Side inputs of a sentence-level head, in input order (the task's
+    /// `selected` features in `features.json`). Empty for token heads and in
+    /// bundles written before side inputs existed.
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// Regression only: the training targets' statistics. The head learns
+    /// the standardized target `(y - mean) / std` and predicts in target
+    /// units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetStats>,
+}
+
+impl HeadSpec {
+    /// A head without side inputs or target statistics.
+    pub fn new(name: impl Into<String>, kind: TaskKind, num_labels: usize) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            num_labels,
+            features: Vec::new(),
+            target: None,
+        }
+    }
+
+    /// Width of the head's output per row (or per position for token
+    /// heads).
+    pub fn output_dim(&self) -> usize {
+        match self.kind {
+            TaskKind::Regression => 1,
+            _ => self.num_labels,
+        }
+    }
+
+    /// `(mean, std)` used to standardize regression targets; `(0, 1)`
+    /// without statistics, and a degenerate std counts as 1.
+    pub fn target_scale(&self) -> (f64, f64) {
+        match self.target {
+            Some(t) => {
+                let std = if t.std.is_finite() && t.std > 0.0 {
+                    t.std
+                } else {
+                    1.0
+                };
+                (t.mean, std)
+            }
+            None => (0.0, 1.0),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,9 @@
 //! Fusion: datasets with different tasks become one table. Columns missing
 //! from a dataset (other datasets' labels, say) are added as nulls of the
 //! right type, so a null label is exactly "this row does not carry the task".
+//! Dataset-specific extra columns (`conllu_lemma`, ...) pass through the same
+//! way: null on the other datasets' rows. A dataset with several tasks
+//! already has one row per input carrying all of its labels.
 
 use mtl_core::PipelineConfig;
 use mtl_core::artifact::col;
@@ -19,11 +22,7 @@ pub fn diagonal(frames: Vec<DataFrame>, cfg: &PipelineConfig) -> PolarsResult<Da
     }
     for t in &cfg.tasks {
         let name: PlSmallStr = col::label(&t.name).into();
-        let dtype = if t.kind.is_token_level() {
-            DataType::List(Box::new(DataType::String))
-        } else {
-            DataType::String
-        };
+        let dtype = crate::cells::dtype(t.kind);
         match schema.iter_mut().find(|(n, _)| *n == name) {
             Some(entry) => entry.1 = dtype,
             None => schema.push((name, dtype)),

@@ -1,7 +1,8 @@
 use clap::Parser;
 use mtl_core::{Stage, StageArgs};
 
-/// Split & label: train/dev/test assignment, label vocabularies, task fusion.
+/// Split & label: train/dev/test assignment, label vocabularies, task fusion,
+/// leakage and feature ranking.
 #[derive(Parser)]
 #[command(name = "mtl-split", version)]
 struct Cli {
@@ -16,12 +17,7 @@ fn main() -> anyhow::Result<()> {
     let out = cli.args.out_dir(&cfg, Stage::Split);
     let outcome = mtl_split::run(&cfg, &input, &out, cli.args.force)?;
     println!("{}", outcome.summary());
-    let m = outcome.manifest();
-    println!(
-        "  rows: train {} / dev {} / test {}",
-        m.rows.get("train").unwrap_or(&0),
-        m.rows.get("dev").unwrap_or(&0),
-        m.rows.get("test").unwrap_or(&0)
-    );
+    let report = mtl_split::read_report(&out)?;
+    print!("{}", mtl_split::render_summary(&report));
     Ok(())
 }

@@ -1,139 +1,203 @@
-//! `split/report.json`: what the trainer will see, per task and split, and
-//! which examples appear in more than one split.
+//! `split/report.json` and its printed summary: what the trainer will see,
+//! per task and split, which examples appear in more than one split, and
+//! how informative each feature is about each task.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
-use mtl_core::artifact::{SPLITS, col};
-use mtl_core::{LabelSet, PipelineConfig};
-use polars::prelude::*;
+use mtl_core::artifact::SPLITS;
+use mtl_core::features::{FeatureSet, TaskFeatures};
+use mtl_core::task::TargetStats;
+use mtl_core::{LabelSet, PipelineConfig, TaskKind};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Serialize, Deserialize)]
+use crate::cells::Cell;
+use crate::leakage::Leakage;
+use crate::vocab;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SplitReport {
+    /// Rows per split (after `drop_leaked`).
     pub rows: BTreeMap<String, usize>,
     pub tasks: BTreeMap<String, TaskReport>,
     pub leakage: Leakage,
+    /// Sentence-level tasks: the features ranked by mutual information and
+    /// the selected side inputs (as in `features.json`).
+    pub features: BTreeMap<String, TaskFeatures>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskReport {
+    pub kind: TaskKind,
     /// Labelled examples per split.
     pub examples: BTreeMap<String, usize>,
-    /// Label counts per split (words for token tasks).
+    /// Label counts per split: words for token tasks, texts for
+    /// multilabel; empty for regression.
     pub distribution: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Most over least frequent training label.
-    pub imbalance_ratio: f64,
+    /// Most over least frequent training label; `None` for regression.
+    pub imbalance_ratio: Option<f64>,
+    /// Labels replaced by the unknown-label policy, per split.
+    pub mapped_unknown: BTreeMap<String, u64>,
+    /// Regression only: target statistics per split.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub targets: BTreeMap<String, TargetStats>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Leakage {
-    /// Rows whose normalised text also appears in another split.
-    pub rows: usize,
-    pub samples: Vec<LeakSample>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct LeakSample {
-    pub text: String,
-    pub splits: Vec<String>,
-}
-
-/// Lowercased letters and digits only: the key under which two texts count
-/// as the same example.
-pub fn normalise(text: &str) -> String {
-    text.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
+/// `mapped[task]` is the number of labels [`crate::vocab::apply_policy`]
+/// replaced in each row.
 pub fn build(
     cfg: &PipelineConfig,
-    fused: &DataFrame,
+    splits: &[usize],
+    cells: &BTreeMap<String, Vec<Option<Cell>>>,
     labels: &LabelSet,
-) -> PolarsResult<SplitReport> {
-    let split = fused.column("split")?.str()?;
-    let mut rows = BTreeMap::new();
-    for s in SPLITS {
-        rows.insert(s.to_string(), split.equal(s).sum().unwrap_or(0) as usize);
+    mapped: &BTreeMap<String, Vec<u64>>,
+    leakage: Leakage,
+    features: &FeatureSet,
+) -> SplitReport {
+    let zeros =
+        || -> BTreeMap<String, usize> { SPLITS.iter().map(|s| (s.to_string(), 0)).collect() };
+    let mut rows = zeros();
+    for &s in splits {
+        *rows.entry(SPLITS[s].to_string()).or_default() += 1;
     }
     let mut tasks = BTreeMap::new();
     for t in &cfg.tasks {
-        let c = fused.column(&col::label(&t.name))?;
-        let mut examples: BTreeMap<String, usize> =
-            SPLITS.iter().map(|s| (s.to_string(), 0)).collect();
+        let mut examples = zeros();
         let mut distribution: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-        let count =
-            |sp: &str, l: &str, distribution: &mut BTreeMap<String, BTreeMap<String, u64>>| {
-                *distribution
-                    .entry(sp.to_string())
-                    .or_default()
-                    .entry(l.to_string())
-                    .or_default() += 1;
-            };
-        if t.kind.is_token_level() {
-            for (i, row) in c.list()?.series_iter().enumerate() {
-                let (Some(row), Some(sp)) = (row, split.get(i)) else {
-                    continue;
-                };
-                *examples.entry(sp.to_string()).or_default() += 1;
-                for l in row.str()?.iter().flatten() {
-                    count(sp, l, &mut distribution);
-                }
+        let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for (cell, &s) in cells[&t.name].iter().zip(splits) {
+            let Some(cell) = cell else { continue };
+            let split = SPLITS[s].to_string();
+            *examples.entry(split.clone()).or_default() += 1;
+            if let Cell::Num(v) = cell {
+                values.entry(split).or_default().push(*v);
+                continue;
             }
-        } else {
-            for (i, l) in c.str()?.iter().enumerate() {
-                let (Some(l), Some(sp)) = (l, split.get(i)) else {
-                    continue;
-                };
-                *examples.entry(sp.to_string()).or_default() += 1;
-                count(sp, l, &mut distribution);
+            let d = distribution.entry(split).or_default();
+            let mut ls: Vec<&String> = cell.labels().iter().collect();
+            if t.kind == TaskKind::Multilabel {
+                ls.sort();
+                ls.dedup();
+            }
+            for l in ls {
+                *d.entry(l.clone()).or_default() += 1;
             }
         }
-        let train_counts = &labels.tasks[&t.name].train_counts;
-        let max = train_counts.iter().copied().max().unwrap_or(0) as f64;
-        let min = train_counts.iter().copied().min().unwrap_or(0).max(1) as f64;
+        let mut mapped_unknown: BTreeMap<String, u64> =
+            SPLITS.iter().map(|s| (s.to_string(), 0)).collect();
+        for (&n, &s) in mapped.get(&t.name).into_iter().flatten().zip(splits) {
+            *mapped_unknown.entry(SPLITS[s].to_string()).or_default() += n;
+        }
+        let imbalance_ratio = labels.tasks.get(&t.name).and_then(|tl| {
+            let max = *tl.train_counts.iter().max()? as f64;
+            let min = (*tl.train_counts.iter().min()?).max(1) as f64;
+            tl.kind.has_vocab().then_some(max / min)
+        });
         tasks.insert(
             t.name.clone(),
             TaskReport {
+                kind: t.kind,
                 examples,
                 distribution,
-                imbalance_ratio: max / min,
+                imbalance_ratio,
+                mapped_unknown,
+                targets: values
+                    .into_iter()
+                    .filter_map(|(s, v)| Some((s, vocab::target_stats(&v)?)))
+                    .collect(),
             },
         );
     }
-    Ok(SplitReport {
+    SplitReport {
         rows,
         tasks,
-        leakage: leakage(fused)?,
-    })
+        leakage,
+        features: features.tasks.clone(),
+    }
 }
 
-fn leakage(fused: &DataFrame) -> PolarsResult<Leakage> {
-    let text = fused.column(col::TEXT)?.str()?;
-    let split = fused.column("split")?.str()?;
-    let mut seen: BTreeMap<String, (BTreeSet<String>, usize, String)> = BTreeMap::new();
-    for (t, s) in text.iter().zip(split.iter()) {
-        let (Some(t), Some(s)) = (t, s) else { continue };
-        let e = seen
-            .entry(normalise(t))
-            .or_insert_with(|| (BTreeSet::new(), 0, t.to_string()));
-        e.0.insert(s.to_string());
-        e.1 += 1;
+/// How many labels and features a summary line lists.
+const SHOWN: usize = 6;
+
+/// The human summary the binary prints.
+pub fn render_summary(r: &SplitReport) -> String {
+    let mut out = String::new();
+    let per_split = |m: &BTreeMap<String, usize>| {
+        SPLITS
+            .iter()
+            .map(|s| format!("{s} {}", m.get(*s).copied().unwrap_or(0)))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    let _ = writeln!(out, "rows: {}", per_split(&r.rows));
+    for (name, t) in &r.tasks {
+        let _ = write!(
+            out,
+            "task {name} ({}): {}",
+            t.kind.name(),
+            per_split(&t.examples)
+        );
+        if let Some(ratio) = t.imbalance_ratio {
+            let _ = write!(out, "; imbalance {ratio:.2}");
+        }
+        let mapped: u64 = t.mapped_unknown.values().sum();
+        if mapped > 0 {
+            let _ = write!(out, "; {mapped} unknown label(s) mapped");
+        }
+        out.push('\n');
+        if let Some(train) = t.distribution.get("train") {
+            let mut top: Vec<(&String, &u64)> = train.iter().collect();
+            top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let shown: Vec<String> = top
+                .iter()
+                .take(SHOWN)
+                .map(|(l, c)| format!("{l} {c}"))
+                .collect();
+            let more = top.len().saturating_sub(SHOWN);
+            let _ = write!(out, "  train labels: {}", shown.join(", "));
+            if more > 0 {
+                let _ = write!(out, ", ... ({more} more)");
+            }
+            out.push('\n');
+        }
+        if let Some(s) = t.targets.get("train") {
+            let _ = writeln!(
+                out,
+                "  train target: mean {:.4}, std {:.4}, range [{}, {}]",
+                s.mean, s.std, s.min, s.max
+            );
+        }
+        if let Some(f) = r.features.get(name) {
+            let ranked: Vec<String> = f
+                .ranking
+                .iter()
+                .take(SHOWN)
+                .map(|x| format!("{} {:.4}", x.feature, x.mi))
+                .collect();
+            let _ = writeln!(out, "  feature MI (nats): {}", ranked.join(", "));
+            if !f.selected.is_empty() {
+                let _ = writeln!(out, "  side inputs: {}", f.selected.join(", "));
+            }
+        }
     }
-    let leaked: Vec<_> = seen
-        .into_values()
-        .filter(|(splits, _, _)| splits.len() > 1)
-        .collect();
-    Ok(Leakage {
-        rows: leaked.iter().map(|(_, n, _)| n).sum(),
-        samples: leaked
-            .into_iter()
-            .take(5)
-            .map(|(splits, _, text)| LeakSample {
-                text,
-                splits: splits.into_iter().collect(),
-            })
-            .collect(),
-    })
+    let l = &r.leakage;
+    let _ = write!(
+        out,
+        "leakage: {} text(s) in several splits ({} rows): dev in train {}, test in train {}, test in dev {}",
+        l.texts, l.rows, l.dev_in_train, l.test_in_train, l.test_in_dev
+    );
+    if l.dropped_enabled {
+        let _ = write!(
+            out,
+            "; dropped dev {}, test {}",
+            l.dropped.get("dev").copied().unwrap_or(0),
+            l.dropped.get("test").copied().unwrap_or(0)
+        );
+    }
+    out.push('\n');
+    for s in &l.samples {
+        let text: String = s.text.chars().take(60).collect();
+        let _ = writeln!(out, "  e.g. {text:?} in {}", s.splits.join(", "));
+    }
+    out
 }

@@ -1,10 +1,11 @@
-//! Reading the split stage's tables: ids, words and each task's labels.
+//! Reading the split stage's tables: ids, words, the features some head
+//! uses and each task's labels.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use mtl_core::artifact::{self, col};
-use mtl_core::{CoreError, LabelSet};
+use mtl_core::{CoreError, LabelSet, TaskKind};
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
@@ -15,6 +16,9 @@ use crate::error::{Error, Result};
 pub enum LabelColumn {
     Sentence(Vec<Option<String>>),
     Token(Vec<Option<Vec<String>>>),
+    /// Any number of labels per row; an empty list is a labelled row.
+    Multilabel(Vec<Option<Vec<String>>>),
+    Regression(Vec<Option<f64>>),
 }
 
 /// The columns of one split table that tokenize uses.
@@ -23,6 +27,9 @@ pub struct SplitTable {
     pub path: PathBuf,
     pub ids: Vec<String>,
     pub words: Vec<Vec<String>>,
+    /// Raw values of the requested features (`feat_<name>`), in request
+    /// order.
+    pub features: Vec<(String, Vec<f32>)>,
     /// Keyed by task name, for every task in labels.json.
     pub labels: BTreeMap<String, LabelColumn>,
 }
@@ -33,7 +40,9 @@ impl SplitTable {
     }
 }
 
-pub fn read_split(path: &Path, labels: &LabelSet) -> Result<SplitTable> {
+/// Reads one split table; `features` are the feature names whose
+/// `feat_<name>` columns must be carried (f32, no nulls, finite).
+pub fn read_split(path: &Path, labels: &LabelSet, features: &[&str]) -> Result<SplitTable> {
     let df = artifact::read_parquet(path)?;
     let polars_err = |source| Error::Polars {
         path: path.to_path_buf(),
@@ -76,29 +85,111 @@ pub fn read_split(path: &Path, labels: &LabelSet) -> Result<SplitTable> {
         })?;
         // A column that is null in every row may come back untyped.
         let all_null = c.dtype() == &DataType::Null;
-        let column = if tl.kind.is_token_level() {
-            if all_null {
-                LabelColumn::Token(vec![None; df.height()])
-            } else {
-                let c = artifact::column(&df, path, &name, &string_list)?;
-                LabelColumn::Token(read_string_lists(c, path, &ids, &name)?)
+        let column = match tl.kind {
+            TaskKind::Tagging | TaskKind::Spans | TaskKind::Multilabel => {
+                let lists = if all_null {
+                    vec![None; df.height()]
+                } else {
+                    let c = artifact::column(&df, path, &name, &string_list)?;
+                    read_string_lists(c, path, &ids, &name)?
+                };
+                if tl.kind == TaskKind::Multilabel {
+                    LabelColumn::Multilabel(lists)
+                } else {
+                    LabelColumn::Token(lists)
+                }
             }
-        } else if all_null {
-            LabelColumn::Sentence(vec![None; df.height()])
-        } else {
-            let c = artifact::column(&df, path, &name, &DataType::String)?;
-            let values = c.str().map_err(polars_err)?;
-            LabelColumn::Sentence(values.iter().map(|v| v.map(str::to_string)).collect())
+            TaskKind::Classification => {
+                if all_null {
+                    LabelColumn::Sentence(vec![None; df.height()])
+                } else {
+                    let c = artifact::column(&df, path, &name, &DataType::String)?;
+                    let values = c.str().map_err(polars_err)?;
+                    LabelColumn::Sentence(values.iter().map(|v| v.map(str::to_string)).collect())
+                }
+            }
+            TaskKind::Regression => {
+                if all_null {
+                    LabelColumn::Regression(vec![None; df.height()])
+                } else {
+                    LabelColumn::Regression(read_floats(&df, path, &ids, &name, DataType::Float64)?)
+                }
+            }
         };
         label_cols.insert(task.clone(), column);
+    }
+
+    let mut feature_cols = Vec::with_capacity(features.len());
+    for f in features {
+        let name = col::feature(f);
+        let values = read_floats(&df, path, &ids, &name, DataType::Float32)?;
+        let values = values
+            .into_iter()
+            .enumerate()
+            .map(|(row, v)| {
+                v.map(|v| v as f32).ok_or_else(|| Error::Row {
+                    path: path.to_path_buf(),
+                    row,
+                    id: ids[row].clone(),
+                    message: format!("`{name}` is null"),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        feature_cols.push((f.to_string(), values));
     }
 
     Ok(SplitTable {
         path: path.to_path_buf(),
         ids,
         words,
+        features: feature_cols,
         labels: label_cols,
     })
+}
+
+/// A float column (`expected` is the contract's type; the other float
+/// width is accepted too). Values must be finite; nulls stay `None`.
+fn read_floats(
+    df: &DataFrame,
+    path: &Path,
+    ids: &[String],
+    name: &str,
+    expected: DataType,
+) -> Result<Vec<Option<f64>>> {
+    let c = df.column(name).map_err(|_| CoreError::Schema {
+        path: path.to_path_buf(),
+        column: name.to_string(),
+        message: "missing".into(),
+    })?;
+    if !matches!(c.dtype(), DataType::Float32 | DataType::Float64) {
+        return Err(CoreError::Schema {
+            path: path.to_path_buf(),
+            column: name.to_string(),
+            message: format!("expected {expected}, found {}", c.dtype()),
+        }
+        .into());
+    }
+    let c = c.cast(&DataType::Float64).map_err(|source| Error::Polars {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let values = c.f64().map_err(|source| Error::Polars {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    values
+        .iter()
+        .enumerate()
+        .map(|(row, v)| match v {
+            Some(x) if !x.is_finite() => Err(Error::Row {
+                path: path.to_path_buf(),
+                row,
+                id: ids[row].clone(),
+                message: format!("`{name}` is {x}"),
+            }),
+            v => Ok(v),
+        })
+        .collect()
 }
 
 fn read_string_lists(

@@ -2,6 +2,9 @@
 //! on the train split's words, or loads a pretrained `tokenizer.json`, and
 //! turns the split tables into sub-token id sequences with word ids and
 //! integer targets aligned to sub-tokens (`runs/<pipeline>/tokenize/`).
+//! Multilabel targets become lists of label ids, regression targets stay
+//! raw numbers, and the `feat_<name>` columns of every feature some head
+//! uses (`split/features.json`, copied along) travel with each row.
 //!
 //! It never looks at dev or test when fitting, never pads (the trainer pads
 //! per batch), and never invents label ids: the vocabularies come from the
@@ -25,4 +28,4 @@ pub use stage::{TOKENIZER_FILE, run};
 pub use train::{CLS, PAD, SEP, SPECIAL_TOKENS, UNK, train_tokenizer};
 
 /// Bumped when the tokenize outputs change meaning.
-pub const STAGE_VERSION: u32 = 1;
+pub const STAGE_VERSION: u32 = 2;

@@ -12,14 +12,21 @@ pub enum Targets {
     Sentence(Vec<i32>),
     /// Label id per sub-token, `None` for rows without the task.
     Token(Vec<Option<Vec<i32>>>),
+    /// The row's label ids (sorted, distinct; empty = labelled with no
+    /// label), `None` for rows without the task.
+    Multilabel(Vec<Option<Vec<i32>>>),
+    /// The raw target, `None` for rows without the task.
+    Regression(Vec<Option<f32>>),
 }
 
-/// `id`, `input_ids`, `word_ids`, `n_words`, `length`, then one `y_<task>`
-/// column per task in the given order.
+/// `id`, `input_ids`, `word_ids`, `n_words`, `length`, one `feat_<name>`
+/// f32 column per carried feature, then one `y_<task>` column per task, each
+/// in the given order.
 pub fn frame(
     ids: &[String],
     encoded: &[Encoded],
     n_words: &[u32],
+    features: &[(String, Vec<f32>)],
     targets: &[(String, Targets)],
 ) -> PolarsResult<DataFrame> {
     let height = ids.len();
@@ -50,11 +57,15 @@ pub fn frame(
         UInt32Chunked::from_vec(col::N_WORDS.into(), n_words.to_vec()).into_column(),
         UInt32Chunked::from_vec(col::LENGTH.into(), length).into_column(),
     ];
+    for (f, values) in features {
+        columns
+            .push(Float32Chunked::from_vec(col::feature(f).into(), values.clone()).into_column());
+    }
     for (task, t) in targets {
         let name = PlSmallStr::from(col::target(task));
         columns.push(match t {
             Targets::Sentence(v) => Int32Chunked::from_vec(name, v.clone()).into_column(),
-            Targets::Token(rows) => {
+            Targets::Token(rows) | Targets::Multilabel(rows) => {
                 let mut b = ListPrimitiveChunkedBuilder::<Int32Type>::new(
                     name,
                     height,
@@ -68,6 +79,9 @@ pub fn frame(
                     }
                 }
                 b.finish().into_column()
+            }
+            Targets::Regression(values) => {
+                Float32Chunked::from_iter_options(name, values.iter().copied()).into_column()
             }
         });
     }

@@ -1,5 +1,9 @@
-//! The stage itself: split tables in, tokenize tables, tokenizer, labels and
-//! report out.
+//! The stage itself: split tables in, tokenize tables, tokenizer, labels,
+//! features and report out.
+//!
+//! `features.json` always travels on: copied byte for byte from the split
+//! folder, or, where split wrote none, an empty [`FeatureSet`] (no side
+//! inputs). Train then reads the tokenize folder alone.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,7 +12,7 @@ use std::time::Instant;
 use mtl_core::artifact::{self, NO_LABEL, SPLITS};
 use mtl_core::config::TokenizerKind;
 use mtl_core::manifest::{self, InputRef, Manifest, ManifestBuilder};
-use mtl_core::{LabelSet, Outcome, PipelineConfig, Stage, StagingDir};
+use mtl_core::{FeatureSet, LabelSet, Outcome, PipelineConfig, Stage, StagingDir};
 use tokenizers::Tokenizer;
 
 use crate::align::align_labels;
@@ -65,9 +69,24 @@ pub fn run(cfg: &PipelineConfig, input_dir: &Path, out_dir: &Path, force: bool) 
     let labels_bytes =
         std::fs::read(&labels_path).map_err(|e| mtl_core::CoreError::io(&labels_path, e))?;
     let labels = LabelSet::read(&labels_path)?;
+    let features_path = input_dir.join(FeatureSet::FILE);
+    // Absent when split selects no features (or predates them).
+    let features_bytes = if features_path.exists() {
+        Some(
+            std::fs::read(&features_path)
+                .map_err(|e| mtl_core::CoreError::io(&features_path, e))?,
+        )
+    } else {
+        None
+    };
+    let feature_set = match &features_bytes {
+        Some(_) => FeatureSet::read(&features_path)?,
+        None => FeatureSet::default(),
+    };
+    let used = feature_set.used();
     let tables = SPLITS
         .iter()
-        .map(|s| read_split(&input_dir.join(format!("{s}.parquet")), &labels))
+        .map(|s| read_split(&input_dir.join(format!("{s}.parquet")), &labels, &used))
         .collect::<Result<Vec<_>>>()?;
     mb.timing("read", t);
 
@@ -89,9 +108,11 @@ pub fn run(cfg: &PipelineConfig, input_dir: &Path, out_dir: &Path, force: bool) 
         split_reports.insert(name.to_string(), SplitReport::new(&encoded, unk, lost));
         let n_words: Vec<u32> = table.words.iter().map(|w| w.len() as u32).collect();
         let df =
-            frame(&table.ids, &encoded, &n_words, &targets).map_err(|source| Error::Polars {
-                path: table.path.clone(),
-                source,
+            frame(&table.ids, &encoded, &n_words, &table.features, &targets).map_err(|source| {
+                Error::Polars {
+                    path: table.path.clone(),
+                    source,
+                }
             })?;
         outputs.push((name, df));
     }
@@ -130,6 +151,10 @@ pub fn run(cfg: &PipelineConfig, input_dir: &Path, out_dir: &Path, force: bool) 
         })?;
     // Copied byte for byte: labels.json travels unchanged into the bundle.
     mtl_core::fsio::atomic_write(&staging.path(LabelSet::FILE), &labels_bytes)?;
+    match &features_bytes {
+        Some(bytes) => mtl_core::fsio::atomic_write(&staging.path(FeatureSet::FILE), bytes)?,
+        None => mtl_core::fsio::write_json(&staging.path(FeatureSet::FILE), &feature_set)?,
+    }
     mtl_core::fsio::write_json(&staging.path(report::FILE), &report)?;
     mb.timing("write", t);
     let m = mb.finish(&staging, &file_rows)?;
@@ -231,6 +256,28 @@ fn targets(
                 }
                 lost.insert(task.clone(), task_lost);
                 Targets::Token(aligned)
+            }
+            LabelColumn::Multilabel(rows) => Targets::Multilabel(
+                rows.iter()
+                    .enumerate()
+                    .map(|(row, labels)| {
+                        labels
+                            .as_ref()
+                            .map(|labels| {
+                                let mut ids = labels
+                                    .iter()
+                                    .map(|l| id_of(row, l))
+                                    .collect::<Result<Vec<_>>>()?;
+                                ids.sort_unstable();
+                                ids.dedup();
+                                Ok(ids)
+                            })
+                            .transpose()
+                    })
+                    .collect::<Result<_>>()?,
+            ),
+            LabelColumn::Regression(values) => {
+                Targets::Regression(values.iter().map(|v| v.map(|v| v as f32)).collect())
             }
         };
         out.push((task.clone(), targets));

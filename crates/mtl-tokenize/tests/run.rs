@@ -349,10 +349,16 @@ fn run_writes_aligned_tables_and_is_cached_the_second_time() {
         "test.parquet",
         "tokenizer.json",
         "labels.json",
+        "features.json",
         "report.json",
     ] {
         assert!(m.outputs.contains_key(f), "{f}");
     }
+    // Split wrote no features.json: an empty one (no side inputs) travels on.
+    assert_eq!(
+        mtl_core::FeatureSet::read(&out.join("features.json")).unwrap(),
+        mtl_core::FeatureSet::default()
+    );
 
     // Unchanged inputs and config: cached. A config change re-runs.
     let again = mtl_tokenize::run(&cfg, &split, &out, false).unwrap();
@@ -438,4 +444,249 @@ fn missing_split_manifest_says_what_to_run() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("mtl-split"), "{err}");
+}
+
+// ---- multilabel, regression and side-input features -------------------
+
+struct NewRow {
+    id: &'static str,
+    text: &'static str,
+    topics: Option<Vec<&'static str>>,
+    score: Option<f64>,
+    n_words: Option<f32>,
+}
+
+fn new_rows() -> Vec<NewRow> {
+    let r = |id, text, topics: Option<Vec<&'static str>>, score, n_words| NewRow {
+        id,
+        text,
+        topics,
+        score,
+        n_words,
+    };
+    vec![
+        r(
+            "n0",
+            "the dog runs .",
+            Some(vec!["pets", "sport", "pets"]),
+            Some(2.5),
+            Some(4.0),
+        ),
+        r("n1", "the cat sleeps .", Some(vec![]), None, Some(4.0)),
+        r("n2", "a dog barks", None, Some(-1.0), Some(3.0)),
+        r(
+            "n3",
+            "dogs and cats .",
+            Some(vec!["sport"]),
+            Some(0.0),
+            Some(4.0),
+        ),
+    ]
+}
+
+fn write_new_table(path: &Path, rows: &[NewRow]) {
+    let mut words = ListStringChunkedBuilder::new(col::WORDS.into(), rows.len(), 64);
+    let mut topics = ListStringChunkedBuilder::new(col::label("topics").into(), rows.len(), 64);
+    for r in rows {
+        words.append_values_iter(r.text.split(' '));
+        match &r.topics {
+            Some(t) => topics.append_values_iter(t.iter().copied()),
+            None => topics.append_null(),
+        }
+    }
+    let mut df = DataFrame::new(
+        rows.len(),
+        vec![
+            Column::new(
+                col::ID.into(),
+                rows.iter().map(|r| r.id).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                col::TEXT.into(),
+                rows.iter().map(|r| r.text).collect::<Vec<_>>(),
+            ),
+            words.finish().into_column(),
+            Column::new(
+                col::feature("n_words").into(),
+                rows.iter().map(|r| r.n_words).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                col::feature("upper_ratio").into(),
+                rows.iter().map(|_| 0.25f32).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                col::feature("digit_ratio").into(),
+                rows.iter().map(|_| 0f32).collect::<Vec<_>>(),
+            ),
+            topics.finish().into_column(),
+            Column::new(
+                col::label("score").into(),
+                rows.iter().map(|r| r.score).collect::<Vec<_>>(),
+            ),
+        ],
+    )
+    .unwrap();
+    artifact::write_parquet(&mut df, path).unwrap();
+}
+
+fn new_label_set() -> LabelSet {
+    let mut tasks = BTreeMap::new();
+    tasks.insert(
+        "topics".to_string(),
+        TaskLabels {
+            kind: TaskKind::Multilabel,
+            scheme: None,
+            labels: vec!["pets".into(), "sport".into()],
+            train_counts: vec![1, 2],
+            class_weights: None,
+            target: None,
+        },
+    );
+    tasks.insert(
+        "score".to_string(),
+        TaskLabels {
+            kind: TaskKind::Regression,
+            scheme: None,
+            labels: vec![],
+            train_counts: vec![],
+            class_weights: None,
+            target: Some(mtl_core::task::TargetStats {
+                count: 3,
+                mean: 0.5,
+                std: 1.5,
+                min: -1.0,
+                max: 2.5,
+            }),
+        },
+    );
+    LabelSet { tasks }
+}
+
+const FEATURES_JSON: &str = r#"{
+  "stats": {"n_words": {"mean": 3.75, "std": 0.43}, "upper_ratio": {"mean": 0.25, "std": 1.0}},
+  "tasks": {
+    "score": {"ranking": [], "selected": ["upper_ratio", "n_words"]},
+    "topics": {"ranking": [], "selected": []}
+  }
+}"#;
+
+fn write_new_split(dir: &Path, train: &[NewRow], features: bool) {
+    let staging = StagingDir::begin(dir).unwrap();
+    write_new_table(&staging.path("train.parquet"), train);
+    write_new_table(&staging.path("dev.parquet"), &train[..1]);
+    write_new_table(&staging.path("test.parquet"), &[]);
+    mtl_core::fsio::write_json(&staging.path(LabelSet::FILE), &new_label_set()).unwrap();
+    if features {
+        std::fs::write(staging.path("features.json"), FEATURES_JSON).unwrap();
+    }
+    ManifestBuilder::new(Stage::Split, 1, "split-fp".into(), vec![])
+        .finish(&staging, &BTreeMap::new())
+        .unwrap();
+    staging.commit().unwrap();
+}
+
+#[test]
+fn multilabel_regression_and_features_are_carried() {
+    let root = tempfile::tempdir().unwrap();
+    let split = root.path().join("split");
+    let out = root.path().join("tokenize");
+    write_new_split(&split, &new_rows(), true);
+    mtl_tokenize::run(&config(""), &split, &out, false).unwrap();
+    let train = artifact::read_parquet(&out.join("train.parquet")).unwrap();
+    let schema: Vec<(String, DataType)> = train
+        .columns()
+        .iter()
+        .map(|c| (c.name().to_string(), c.dtype().clone()))
+        .collect();
+    let list = |t: DataType| DataType::List(Box::new(t));
+    assert_eq!(
+        schema[5..],
+        [
+            // Only the features some task selects, in FEATURES order.
+            ("feat_n_words".to_string(), DataType::Float32),
+            ("feat_upper_ratio".to_string(), DataType::Float32),
+            ("y_score".to_string(), DataType::Float32),
+            ("y_topics".to_string(), list(DataType::Int32)),
+        ]
+    );
+    // Sorted distinct ids; an empty list is a labelled row; null is not.
+    assert_eq!(
+        i32_lists(&train, "y_topics"),
+        [Some(vec![0, 1]), Some(vec![]), None, Some(vec![1])]
+    );
+    let score: Vec<Option<f32>> = train
+        .column("y_score")
+        .unwrap()
+        .f32()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(score, [Some(2.5), None, Some(-1.0), Some(0.0)]);
+    let n_words: Vec<f32> = train
+        .column("feat_n_words")
+        .unwrap()
+        .f32()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert_eq!(n_words, [4.0, 4.0, 3.0, 4.0]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("features.json")).unwrap(),
+        FEATURES_JSON,
+        "features.json travels byte for byte"
+    );
+    let test = artifact::read_parquet(&out.join("test.parquet")).unwrap();
+    assert_eq!(test.schema(), train.schema());
+}
+
+#[test]
+fn without_features_json_no_feature_column_is_carried() {
+    let root = tempfile::tempdir().unwrap();
+    let split = root.path().join("split");
+    let out = root.path().join("tokenize");
+    write_new_split(&split, &new_rows(), false);
+    mtl_tokenize::run(&config(""), &split, &out, false).unwrap();
+    let train = artifact::read_parquet(&out.join("train.parquet")).unwrap();
+    assert!(
+        train
+            .get_column_names()
+            .iter()
+            .all(|c| !c.starts_with("feat_")),
+        "{:?}",
+        train.get_column_names()
+    );
+}
+
+#[test]
+fn bad_multilabel_labels_and_null_features_name_the_row() {
+    let root = tempfile::tempdir().unwrap();
+    let mut rows = new_rows();
+    rows[3].topics = Some(vec!["cooking"]);
+    write_new_split(&root.path().join("s1"), &rows, true);
+    let err = mtl_tokenize::run(
+        &config(""),
+        &root.path().join("s1"),
+        &root.path().join("t1"),
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    for part in ["`topics`", "`cooking`", "train.parquet", "`n3`"] {
+        assert!(err.contains(part), "{part} missing from: {err}");
+    }
+
+    let mut rows = new_rows();
+    rows[2].n_words = None;
+    write_new_split(&root.path().join("s2"), &rows, true);
+    let err = mtl_tokenize::run(
+        &config(""),
+        &root.path().join("s2"),
+        &root.path().join("t2"),
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    for part in ["`feat_n_words`", "null", "train.parquet", "`n2`"] {
+        assert!(err.contains(part), "{part} missing from: {err}");
+    }
 }

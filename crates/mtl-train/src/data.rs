@@ -1,9 +1,10 @@
-//! Reading tokenized examples into memory, with each task's targets.
+//! Reading tokenized examples into memory, with each task's targets and the
+//! raw side-input features.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use mtl_core::artifact::{NO_LABEL, col, read_parquet};
+use mtl_core::artifact::{IGNORE_INDEX, NO_LABEL, col, read_parquet};
 use mtl_core::{LabelSet, TaskKind};
 use polars::prelude::*;
 
@@ -15,6 +16,10 @@ pub enum RowTarget {
     Sentence(i32),
     /// Aligned to sub-tokens; -100 where not scored.
     Token(Vec<i32>),
+    /// The label ids the row carries (possibly none).
+    Multilabel(Vec<u32>),
+    /// In the target's own units.
+    Regression(f32),
 }
 
 #[derive(Debug, Clone)]
@@ -22,9 +27,13 @@ pub struct Example {
     pub input_ids: Vec<u32>,
     /// Only the tasks this row carries.
     pub targets: BTreeMap<String, RowTarget>,
+    /// Raw values of the features some head takes (`feat_<name>`).
+    pub features: BTreeMap<String, f32>,
 }
 
-pub fn load(path: &Path, labels: &LabelSet) -> Result<Vec<Example>> {
+/// Reads a tokenize table: ids, every task of `labels`, and the
+/// `feat_<name>` column of each of `features`.
+pub fn load(path: &Path, labels: &LabelSet, features: &[&str]) -> Result<Vec<Example>> {
     let df = read_parquet(path)?;
     let err = |source: PolarsError| Error::Polars {
         path: path.to_path_buf(),
@@ -50,7 +59,21 @@ pub fn load(path: &Path, labels: &LabelSet) -> Result<Vec<Example>> {
         out.push(Example {
             input_ids: ids,
             targets: BTreeMap::new(),
+            features: BTreeMap::new(),
         });
+    }
+    let data_err = |row: usize, message: String| Error::Data {
+        path: path.to_path_buf(),
+        message: format!("row {row}: {message}"),
+    };
+    for f in features {
+        let name = col::feature(f);
+        let c = df.column(&name).map_err(err)?;
+        let values = c.f32().map_err(err)?;
+        for (row, (ex, v)) in out.iter_mut().zip(values.iter()).enumerate() {
+            let v = v.ok_or_else(|| data_err(row, format!("`{name}` is null")))?;
+            ex.features.insert(f.to_string(), v);
+        }
     }
     for (task, tl) in &labels.tasks {
         let name = col::target(task);
@@ -70,20 +93,45 @@ pub fn load(path: &Path, labels: &LabelSet) -> Result<Vec<Example>> {
                             .i32()
                             .map_err(err)?
                             .iter()
-                            .map(|v| v.unwrap_or(-100))
+                            .map(|v| v.unwrap_or(IGNORE_INDEX))
                             .collect();
                         ex.targets.insert(task.clone(), RowTarget::Token(y));
                     }
                 }
             }
-            TaskKind::Multilabel | TaskKind::Regression => {
-                return Err(Error::Data {
-                    path: path.to_path_buf(),
-                    message: format!(
-                        "task `{task}` is {}, which train does not support yet",
-                        tl.kind.name()
-                    ),
-                });
+            TaskKind::Multilabel => {
+                let n = tl.len();
+                for (row, (ex, y)) in out
+                    .iter_mut()
+                    .zip(c.list().map_err(err)?.series_iter())
+                    .enumerate()
+                {
+                    let Some(y) = y else { continue };
+                    let mut ids = Vec::with_capacity(y.len());
+                    for v in y.i32().map_err(err)?.iter() {
+                        match v {
+                            Some(v) if v >= 0 && (v as usize) < n => ids.push(v as u32),
+                            v => {
+                                return Err(data_err(
+                                    row,
+                                    format!(
+                                        "`{name}` holds {v:?}, not a label id of task `{task}` ({n} labels)"
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                    ex.targets.insert(task.clone(), RowTarget::Multilabel(ids));
+                }
+            }
+            TaskKind::Regression => {
+                for (row, (ex, y)) in out.iter_mut().zip(c.f32().map_err(err)?.iter()).enumerate() {
+                    let Some(y) = y else { continue };
+                    if !y.is_finite() {
+                        return Err(data_err(row, format!("`{name}` is {y}")));
+                    }
+                    ex.targets.insert(task.clone(), RowTarget::Regression(y));
+                }
             }
         }
     }

@@ -102,6 +102,7 @@ mod tests {
                 .iter()
                 .map(|t| (t.to_string(), RowTarget::Sentence(0)))
                 .collect::<BTreeMap<_, _>>(),
+            features: BTreeMap::new(),
         }
     }
 

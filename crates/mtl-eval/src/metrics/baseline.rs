@@ -3,11 +3,17 @@
 //! model is scored on. A model that does not beat it has learned nothing
 //! useful. For span tasks the majority tag is normally `O`, which finds no
 //! entity, so the baseline entity F1 is 0.
+//!
+//! The other kinds get the same idea in their own terms: a multilabel task
+//! predicts one fixed label set for every text ([`multilabel_set`]), a
+//! regression task predicts the training mean for every text.
 
 use mtl_core::TaskLabels;
 
 use super::MetricError;
 use super::classification::{ClassificationMetrics, classification_metrics};
+use super::multilabel::{MultilabelMetrics, multilabel_metrics};
+use super::regression::{RegressionMetrics, regression_metrics};
 use super::spans::{SpanMetrics, span_metrics};
 use super::tagging::{TaggingMetrics, word_accuracy};
 
@@ -37,6 +43,45 @@ pub fn spans<S: AsRef<str>>(
         .map_or("O", String::as_str);
     let pred: Vec<Vec<&str>> = gold.iter().map(|s| vec![tag; s.len()]).collect();
     span_metrics(gold, &pred)
+}
+
+/// The label set a multilabel baseline predicts for every text: each label
+/// carried by at least half of the labelled training texts (for hamming
+/// loss the best constant prediction), else the single most frequent one,
+/// so that the baseline is not trivially empty. `train_texts` is the number
+/// of labelled training texts, which `labels.json` does not record (its
+/// `train_counts` count texts per label); with none, only the fallback
+/// applies. An empty vocabulary predicts nothing.
+pub fn multilabel_set(labels: &TaskLabels, train_texts: u64) -> Vec<usize> {
+    let frequent: Vec<usize> = labels
+        .train_counts
+        .iter()
+        .enumerate()
+        .filter(|&(_, &c)| train_texts > 0 && c > 0 && 2 * c >= train_texts)
+        .map(|(id, _)| id)
+        .filter(|&id| id < labels.len())
+        .collect();
+    if !frequent.is_empty() || labels.is_empty() {
+        return frequent;
+    }
+    vec![labels.majority()]
+}
+
+/// Multilabel scores of predicting `set` (see [`multilabel_set`]) for every
+/// text.
+pub fn multilabel(
+    gold: &[Vec<usize>],
+    set: &[usize],
+    labels: &TaskLabels,
+) -> Result<MultilabelMetrics, MetricError> {
+    let pred = vec![set.to_vec(); gold.len()];
+    multilabel_metrics(gold, &pred, &labels.labels)
+}
+
+/// Regression scores of predicting `mean` (the training mean) for every
+/// text: correlations 0 (a constant), RMSE and MAE of the mean.
+pub fn regression(gold: &[f64], mean: f64) -> Result<RegressionMetrics, MetricError> {
+    regression_metrics(gold, &vec![mean; gold.len()])
 }
 
 #[cfg(test)]
@@ -98,5 +143,39 @@ mod tests {
             (m.predicted_entities, m.gold_entities, m.entity_f1),
             (0, 1, 0.0)
         );
+    }
+
+    #[test]
+    fn multilabel_baseline_takes_labels_of_at_least_half_the_texts() {
+        // 10 labelled train texts: a on 6, b on 5, c on 2 -> {a, b}.
+        let l = labels(TaskKind::Multilabel, &["a", "b", "c"], &[6, 5, 2]);
+        assert_eq!(multilabel_set(&l, 10), vec![0, 1]);
+        // 11 texts: b on 5 is under half -> {a}.
+        assert_eq!(multilabel_set(&l, 11), vec![0]);
+        // 20 texts: nobody reaches half -> the most frequent alone.
+        assert_eq!(multilabel_set(&l, 20), vec![0]);
+        // Unknown text count: the fallback.
+        assert_eq!(multilabel_set(&l, 0), vec![0]);
+        let empty = labels(TaskKind::Multilabel, &[], &[]);
+        assert_eq!(multilabel_set(&empty, 5), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn multilabel_baseline_scores_the_fixed_set() {
+        // Always {a}; gold {a,b} {} {a} -> tp 2, predicted 3, gold 3:
+        // micro P = R = F1 = 2/3; subset accuracy 1/3 ({a} = {a} only).
+        let l = labels(TaskKind::Multilabel, &["a", "b"], &[6, 1]);
+        let m = multilabel(&[vec![0, 1], vec![], vec![0]], &[0], &l).unwrap();
+        assert_close(m.micro_f1, 2.0 / 3.0);
+        assert_close(m.subset_accuracy, 1.0 / 3.0);
+    }
+
+    #[test]
+    fn regression_baseline_predicts_the_train_mean() {
+        // mean 2; gold 1 2 6 -> errors 1 0 4: MAE 5/3, RMSE sqrt(17/3).
+        let m = regression(&[1.0, 2.0, 6.0], 2.0).unwrap();
+        assert_eq!((m.pearson, m.spearman), (0.0, 0.0));
+        assert_close(m.mae, 5.0 / 3.0);
+        assert_close(m.rmse, (17.0f64 / 3.0).sqrt());
     }
 }

@@ -1,15 +1,19 @@
-//! Scoring functions, pure and independent of models and files. Every score
-//! is a fraction in `[0, 1]`; an undefined ratio (nothing predicted, nothing
-//! to find) is 0, never NaN, so that reports and comparisons stay total.
+//! Scoring functions, pure and independent of models and files. Every
+//! classification-style score is a fraction in `[0, 1]`; correlations are in
+//! `[-1, 1]` and regression errors are in the target's units. An undefined
+//! ratio or correlation (nothing predicted, nothing to find, a constant
+//! series) is 0, never NaN, so that reports and comparisons stay total.
 
 pub mod baseline;
 pub mod classification;
+pub mod multilabel;
+pub mod regression;
 pub mod spans;
 pub mod tagging;
 
 /// Misuse of a metric function: the caller paired sequences that do not
 /// belong together. Raised instead of silently scoring a prefix.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MetricError {
     #[error("{what}: {gold} gold items but {pred} predictions")]
     LengthMismatch {
@@ -19,6 +23,12 @@ pub enum MetricError {
     },
     #[error("class id {id} is outside the {n} known labels")]
     UnknownClass { id: usize, n: usize },
+    #[error("{what} #{index} is {value}")]
+    NonFinite {
+        what: &'static str,
+        index: usize,
+        value: f64,
+    },
 }
 
 /// `num / den`, with 0 for an empty denominator (sklearn's `zero_division=0`).

@@ -1,4 +1,5 @@
-//! Sentence classification: masked mean pooling, then a linear layer.
+//! Sentence classification: pooled encoder output (plus side inputs), then
+//! a linear layer to one logit per class.
 
 use candle_core::Tensor;
 
@@ -17,11 +18,9 @@ impl ClassificationHead {
         })
     }
 
-    pub fn forward(&self, encoded: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let m = mask.unsqueeze(2)?;
-        let summed = encoded.broadcast_mul(&m)?.sum(1)?;
-        let count = mask.sum_keepdim(1)?.clamp(1.0, f64::INFINITY)?;
-        let pooled = summed.broadcast_div(&count)?;
-        self.out.forward(&pooled)
+    /// `pooled`: `(B, D + k)` from [`super::pool::sentence_input`]; returns
+    /// `(B, C)` logits.
+    pub fn forward(&self, pooled: &Tensor) -> Result<Tensor> {
+        self.out.forward(pooled)
     }
 }

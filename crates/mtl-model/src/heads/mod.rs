@@ -1,23 +1,58 @@
 //! One head per task, on top of the shared encoder.
 
 pub mod classification;
+pub mod multilabel;
+pub mod pool;
+pub mod regression;
 pub mod tagging;
 
 use candle_core::Tensor;
+use mtl_core::TaskKind;
 
 use crate::error::Result;
+use crate::params::ParamStore;
+use crate::spec::HeadSpec;
 
-/// Sentence heads map `(B, T, D)` to `(B, C)`; token heads to `(B, T, C)`.
+/// Sentence heads map `(B, T, D)` (plus `(B, k)` side inputs) to `(B, C)`
+/// (`(B,)` for regression); token heads to `(B, T, C)`.
 pub enum Head {
     Classification(classification::ClassificationHead),
+    Multilabel(multilabel::MultilabelHead),
+    Regression(regression::RegressionHead),
     Tagging(tagging::TaggingHead),
 }
 
 impl Head {
-    pub fn forward(&self, encoded: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    /// The head a task kind gets; `width` is the encoder's output width.
+    pub fn new(p: &mut ParamStore, spec: &HeadSpec, width: usize) -> Result<Self> {
+        let input = width + spec.features.len();
+        Ok(match spec.kind {
+            TaskKind::Tagging | TaskKind::Spans => {
+                Head::Tagging(tagging::TaggingHead::new(p, width, spec.num_labels)?)
+            }
+            TaskKind::Classification => Head::Classification(
+                classification::ClassificationHead::new(p, input, spec.num_labels)?,
+            ),
+            TaskKind::Multilabel => {
+                Head::Multilabel(multilabel::MultilabelHead::new(p, input, spec.num_labels)?)
+            }
+            TaskKind::Regression => Head::Regression(regression::RegressionHead::new(p, input)?),
+        })
+    }
+
+    /// `side`: the task's `(B, k)` side inputs, where its head takes `k > 0`.
+    pub fn forward(
+        &self,
+        encoded: &Tensor,
+        mask: &Tensor,
+        side: Option<&Tensor>,
+        k: usize,
+    ) -> Result<Tensor> {
         match self {
-            Head::Classification(h) => h.forward(encoded, mask),
             Head::Tagging(h) => h.forward(encoded),
+            Head::Classification(h) => h.forward(&pool::sentence_input(encoded, mask, side, k)?),
+            Head::Multilabel(h) => h.forward(&pool::sentence_input(encoded, mask, side, k)?),
+            Head::Regression(h) => h.forward(&pool::sentence_input(encoded, mask, side, k)?),
         }
     }
 }
@@ -29,7 +64,7 @@ pub struct Linear {
 }
 
 impl Linear {
-    pub fn new(p: &mut crate::params::ParamStore, input: usize, output: usize) -> Result<Self> {
+    pub fn new(p: &mut ParamStore, input: usize, output: usize) -> Result<Self> {
         let bound = 1.0 / (input as f64).sqrt();
         Ok(Self {
             weight: p.uniform("weight", &[input, output], bound)?,

@@ -1,0 +1,45 @@
+use std::process::Command;
+
+#[test]
+fn help_documents_every_output_shape() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mtl-predict"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for word in [
+        "--model",
+        "--input",
+        "classification",
+        "multilabel",
+        "\"probs\"",
+        "regression",
+    ] {
+        assert!(text.contains(word), "missing {word} in:\n{text}");
+    }
+    // The help quotes the threshold.
+    assert!(text.contains(">= 0.5"), "{text}");
+    assert_eq!(mtl_model::MULTILABEL_THRESHOLD, 0.5);
+}
+
+#[test]
+fn a_missing_bundle_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "hello\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mtl-predict"))
+        .arg("--model")
+        .arg(dir.path().join("nope"))
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(dir.path().join("out.jsonl"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("nope"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!dir.path().join("out.jsonl").exists());
+}
