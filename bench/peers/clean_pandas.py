@@ -35,6 +35,7 @@ The last line of stdout is a JSON object with the counts.
 import argparse
 import html
 import json
+import math
 import os
 import sys
 import unicodedata
@@ -109,6 +110,11 @@ def read_label(task, value):
     def bad(what):
         return None, ("bad_label", f"task `{task['name']}` (field `{task['column']}`): {what}")
 
+    kind_ = task.get("kind")
+    if kind_ == "multilabel":
+        return read_multi(task, value, bad)
+    if kind_ == "regression":
+        return read_number(value, bad)
     if task["token"]:
         if value is None:
             return None, None
@@ -128,6 +134,67 @@ def read_label(task, value):
     if isinstance(value, (int, float)):
         return json.dumps(value), None
     return bad(f"{kind(value)}, expected a string")
+
+
+def read_multi(task, value, bad):
+    """A JSON list, a string holding a JSON list, or a string split on the
+    task's separator; sorted, without repeats. Mirrors read.rs."""
+    if value is None:
+        return None, None
+    if isinstance(value, list):
+        labels = []
+        for i, v in enumerate(value):
+            if isinstance(v, str):
+                labels.append(v.strip())
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                labels.append(json.dumps(v))
+            else:
+                return bad(f"label {i} is {kind(v)}, expected a string")
+    elif isinstance(value, str):
+        if not value.strip():
+            return None, None
+        if value.lstrip().startswith("["):
+            try:
+                inner = json.loads(value.strip())
+            except ValueError as e:
+                return bad(f"`{value}` is not a JSON list of labels: {e}")
+            return read_multi(task, inner, bad)
+        sep = task.get("separator")
+        if sep is None:
+            return bad(
+                f"`{value}` is a string but the task has no `separator`; give a JSON list or set `separator`"
+            )
+        labels = [x.strip() for x in value.split(sep) if x.strip()]
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        labels = [json.dumps(value)]
+    else:
+        return bad(f"{kind(value)}, expected a list of labels or a string")
+    for i, l in enumerate(labels):
+        if not l:
+            return bad(f"label {i} is empty")
+    return sorted(set(labels)), None
+
+
+def read_number(value, bad):
+    """A finite number, or a numeric string. Mirrors read.rs."""
+    if value is None:
+        return None, None
+    if isinstance(value, bool):
+        return bad(f"{kind(value)}, expected a number")
+    if isinstance(value, (int, float)):
+        x = float(value)
+    elif isinstance(value, str):
+        if not value.strip():
+            return None, None
+        try:
+            x = float(value.strip())
+        except ValueError:
+            return bad(f"`{value}` is not a number")
+    else:
+        return bad(f"{kind(value)}, expected a number")
+    if not math.isfinite(x):
+        return bad(f"`{x}` is not a finite number")
+    return x, None
 
 
 def kind(v):
@@ -226,7 +293,14 @@ class Cleaner:
         self.codes = {}
         self.upper = category_class(("Lu",))
         self.punct = category_class(("P",))
-        label_types = [pa.list_(pa.string()) if t["token"] else pa.string() for t in self.tasks]
+        label_types = [
+            pa.float64()
+            if t.get("kind") == "regression"
+            else pa.list_(pa.string())
+            if t["token"] or t.get("kind") == "multilabel"
+            else pa.string()
+            for t in self.tasks
+        ]
         self.schema = pa.schema(
             [
                 ("id", pa.string()),
@@ -257,10 +331,12 @@ class Cleaner:
         self.q_writer = pq.ParquetWriter(os.path.join(out_dir, "quarantine.parquet"), self.q_schema)
 
     def code(self, label, token):
-        """A label as one comparable, shared string (tags joined)."""
+        """A label as one comparable, shared value (tags or labels joined)."""
         if label is None:
             return None
-        key = "\x01".join(label) if token else label
+        if isinstance(label, float):
+            return label
+        key = "\x01".join(label) if isinstance(label, list) else label
         return self.codes.setdefault(key, key)
 
     def run(self, chunk_lines):
@@ -433,7 +509,7 @@ class Cleaner:
                     if a is None or b is None or a == b:
                         continue
                     ka, kb = self.decode(a, t), self.decode(b, t)
-                    parts.append(f"task `{t['name']}` disagrees: {display(ka)} vs {display(kb)}")
+                    parts.append(f"task `{t['name']}` disagrees: {display(ka, t)} vs {display(kb, t)}")
                     self.conflicts.append(
                         {"kept_id": kept_id, "dropped_id": ids[j], "task": t["name"], "kept_label": ka, "dropped_label": kb}
                     )
@@ -457,9 +533,11 @@ class Cleaner:
         return self.output(kept)
 
     def decode(self, code, task):
-        if code is None:
-            return None
-        return code.split("\x01") if task["token"] else code
+        if code is None or isinstance(code, float):
+            return code
+        if task["token"] or task.get("kind") == "multilabel":
+            return code.split("\x01") if code else []
+        return code
 
     def output(self, d):
         text = d["text"]
@@ -513,12 +591,21 @@ class Cleaner:
         }
 
 
-def display(label):
+def display(label, task=None):
     if label is None:
         return "null"
+    if isinstance(label, float):
+        return f"`{rust_float(label)}`"
     if isinstance(label, list):
+        if task is not None and task.get("kind") == "multilabel":
+            return "[" + ", ".join(label) + "]"
         return "`" + " ".join(label) + "`"
     return f"`{label}`"
+
+
+def rust_float(x):
+    """A float as Rust's `{}` writes it: integers without `.0`."""
+    return str(int(x)) if x.is_integer() and abs(x) < 1e16 else repr(x)
 
 
 def main():

@@ -7,7 +7,7 @@
 //! | `clean/quarantine.parquet` | `dataset` str, `source_file` str, `source_line` u32, `reason` str (a short code such as `unparseable`), `detail` str, `raw` str |
 //! | `split/{train,dev,test}.parquet` | the clean columns of every dataset, fused; a task's label is null on rows that do not carry it (the task mask) |
 //! | `split/features.json` | [`crate::features::FeatureSet`]: per-feature train statistics, per-task mutual-information ranking and the selected side inputs |
-//! | `tokenize/{train,dev,test}.parquet` | `id` str, `input_ids` list[u32], `word_ids` list[i32] (-1 = special token), `n_words` u32, `length` u32, `feat_<name>` f32 for each feature any task selected, `y_<task>`: i32 (classification, -1 = no label), list[i32]? (tagging, spans: -100 = not scored; multilabel: the label ids, null = no label), f32? (regression, null = no label) |
+//! | `tokenize/{train,dev,test}.parquet` | `id` str, `input_ids` list[u32], `word_ids` list[i32] (-1 = special token), `n_words` u32, `length` u32, `feat_<name>` f32 for each feature any task selected, `y_<task>`: i32 (classification, -1 = no label), list[i32]? (tagging, spans: -100 = not scored; multilabel: the label ids, null = no label), f32? (regression, null = no label); with `truncation = "window"` also `window` u32 (0 = first window of the example; windows of one example share its `id`, `word_ids` index the example's words, and each word is scored in exactly one window); with `char_ids`, `char_ids` list[list[u32]] (one list per word of the example; ids from `tokenize/chars.json`, 0 = padding, 1 = unknown) |
 
 use std::path::Path;
 
@@ -53,6 +53,8 @@ pub mod col {
     pub const INPUT_IDS: &str = "input_ids";
     pub const WORD_IDS: &str = "word_ids";
     pub const LENGTH: &str = "length";
+    pub const WINDOW: &str = "window";
+    pub const CHAR_IDS: &str = "char_ids";
 
     /// Label column of a task in clean and split tables.
     pub fn label(task: &str) -> String {

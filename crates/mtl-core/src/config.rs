@@ -323,6 +323,32 @@ pub struct TokenizeConfig {
     pub max_length: usize,
     /// Put word labels on every sub-token instead of the first one only.
     pub label_all_subtokens: bool,
+    /// What happens to an example longer than `max_length` sub-tokens.
+    pub truncation: Truncation,
+    /// Words shared by consecutive windows with `truncation = "window"`.
+    pub stride: usize,
+    /// Pad every batch to exactly this many sub-tokens (deterministic
+    /// shapes); without it a batch is padded to its longest row.
+    pub pad_to: Option<usize>,
+    /// Store character ids per word (`char_ids` column and
+    /// `tokenize/chars.json`), for a character-level word encoder.
+    pub char_ids: bool,
+    /// Characters kept per word in `char_ids` (the rest are cut).
+    pub max_word_chars: usize,
+}
+
+/// Handling of examples longer than `tokenize.max_length`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Truncation {
+    /// Keep the first `max_length` sub-tokens; the words after them are
+    /// lost, and counted in the tokenize report.
+    #[default]
+    Cut,
+    /// Split the words into overlapping windows that each fit, score every
+    /// word in exactly one of them, and merge word predictions back into
+    /// the example. Sentence-level labels ride on the first window only.
+    Window,
 }
 
 impl Default for TokenizeConfig {
@@ -335,6 +361,11 @@ impl Default for TokenizeConfig {
             lowercase: true,
             max_length: 128,
             label_all_subtokens: false,
+            truncation: Truncation::Cut,
+            stride: 8,
+            pad_to: None,
+            char_ids: false,
+            max_word_chars: 16,
         }
     }
 }
@@ -342,7 +373,12 @@ impl Default for TokenizeConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EncoderKind {
+    /// Bidirectional LSTM over sub-token embeddings.
     Bilstm,
+    /// Bidirectional GRU over sub-token embeddings.
+    Bigru,
+    /// From-scratch pre-LN transformer encoder with learned positions.
+    Transformer,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -350,9 +386,15 @@ pub enum EncoderKind {
 pub struct ModelConfig {
     pub encoder: EncoderKind,
     pub embedding_dim: usize,
+    /// Recurrent state per direction (bilstm, bigru) or model width
+    /// (transformer; then `embedding_dim` is ignored).
     pub hidden_dim: usize,
     pub layers: usize,
     pub dropout: f64,
+    /// Attention heads of the transformer; must divide `hidden_dim`.
+    pub heads: usize,
+    /// Feed-forward width of the transformer; default `4 * hidden_dim`.
+    pub ff_dim: Option<usize>,
 }
 
 impl Default for ModelConfig {
@@ -363,16 +405,50 @@ impl Default for ModelConfig {
             hidden_dim: 64,
             layers: 1,
             dropout: 0.1,
+            heads: 4,
+            ff_dim: None,
         }
     }
 }
 
+/// How the trainer picks the task of the next batch. With `n_t` training
+/// examples for task `t`, the probability of `t` is proportional to:
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Sampling {
-    /// Each task's batches in proportion to its training examples.
+    /// `n_t`.
     #[default]
     Proportional,
+    /// `n_t^(1/T)` with `T = train.temperature`.
+    Temperature,
+    /// 1: every task equally often (round-robin order).
+    Uniform,
+    /// `n_t^(1/T)` with `T` rising linearly from 1 (proportional) at the
+    /// first epoch to `train.temperature` at the last.
+    Annealed,
+}
+
+/// How per-task losses combine into one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Weighting {
+    /// The tasks' `weight`s.
+    #[default]
+    Static,
+    /// Learned homoscedastic uncertainty (Kendall et al. 2018).
+    Uncertainty,
+    /// Dynamic weight averaging (Liu et al. 2019).
+    Dwa,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// Linear warmup, then linear decay to zero.
+    #[default]
+    Linear,
+    /// Linear warmup, then cosine decay to zero.
+    Cosine,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -386,6 +462,29 @@ pub struct TrainConfig {
     pub weight_decay: f64,
     pub grad_clip: Option<f64>,
     pub sampling: Sampling,
+    /// `T` of temperature and annealed sampling (and of DWA's softmax).
+    pub temperature: f64,
+    /// Most training examples a task contributes per epoch, by task name.
+    pub task_caps: std::collections::BTreeMap<String, usize>,
+    pub weighting: Weighting,
+    /// Project conflicting task gradients (PCGrad, Yu et al. 2020). Costs
+    /// one backward pass per task in each multi-task batch.
+    pub pcgrad: bool,
+    pub schedule: Schedule,
+    /// Share of the steps spent warming up the learning rate.
+    pub warmup: f64,
+    /// Learning rate of the encoder (embeddings included); the heads use
+    /// `learning_rate`. Default: `learning_rate` for both.
+    pub encoder_learning_rate: Option<f64>,
+    /// Evaluate on dev (and checkpoint) every this many steps; default
+    /// once per epoch.
+    pub eval_every: Option<usize>,
+    /// Stop after this many evaluations without a better dev average of
+    /// the tasks' headline scores.
+    pub patience: Option<usize>,
+    /// Most sub-tokens (padding included) in one batch; a batch that
+    /// would exceed it is split.
+    pub max_tokens: Option<usize>,
     /// CPU threads for the tensor kernels; `None` uses every core.
     pub threads: Option<usize>,
 }
@@ -400,6 +499,16 @@ impl Default for TrainConfig {
             weight_decay: 0.01,
             grad_clip: Some(5.0),
             sampling: Sampling::Proportional,
+            temperature: 2.0,
+            task_caps: std::collections::BTreeMap::new(),
+            weighting: Weighting::Static,
+            pcgrad: false,
+            schedule: Schedule::Linear,
+            warmup: 0.1,
+            encoder_learning_rate: None,
+            eval_every: None,
+            patience: None,
+            max_tokens: None,
             threads: None,
         }
     }
@@ -620,6 +729,23 @@ impl PipelineConfig {
         if tk.max_length < 4 {
             return Err(self.bad("tokenize.max_length", "must be at least 4"));
         }
+        if let Some(p) = tk.pad_to
+            && p < tk.max_length
+        {
+            return Err(self.bad(
+                "tokenize.pad_to",
+                format!("must be at least max_length ({})", tk.max_length),
+            ));
+        }
+        if tk.truncation == Truncation::Window && tk.stride * 2 >= tk.max_length {
+            return Err(self.bad(
+                "tokenize.stride",
+                "must be less than half of max_length, or windows would not advance",
+            ));
+        }
+        if tk.max_word_chars == 0 {
+            return Err(self.bad("tokenize.max_word_chars", "must be at least 1"));
+        }
         let m = &self.model;
         if m.embedding_dim == 0 || m.hidden_dim == 0 || !(1..=3).contains(&m.layers) {
             return Err(self.bad(
@@ -630,9 +756,49 @@ impl PipelineConfig {
         if !(0.0..1.0).contains(&m.dropout) {
             return Err(self.bad("model.dropout", "must be in [0, 1)"));
         }
+        if m.encoder == EncoderKind::Transformer && (m.heads == 0 || m.hidden_dim % m.heads != 0) {
+            return Err(self.bad("model.heads", "must be > 0 and divide model.hidden_dim"));
+        }
+        if m.ff_dim == Some(0) {
+            return Err(self.bad("model.ff_dim", "must be > 0"));
+        }
         let tr = &self.train;
         if tr.batch_size == 0 || tr.epochs == 0 {
             return Err(self.bad("train", "batch_size and epochs must be > 0"));
+        }
+        if !(tr.temperature.is_finite() && tr.temperature >= 1.0) {
+            return Err(self.bad("train.temperature", "must be a number >= 1"));
+        }
+        for (name, cap) in &tr.task_caps {
+            if self.task(name).is_none() {
+                return Err(self.bad(
+                    format!("train.task_caps.{name}"),
+                    format!("no task named `{name}`"),
+                ));
+            }
+            if *cap == 0 {
+                return Err(self.bad(format!("train.task_caps.{name}"), "must be > 0"));
+            }
+        }
+        if !(0.0..1.0).contains(&tr.warmup) {
+            return Err(self.bad("train.warmup", "must be in [0, 1)"));
+        }
+        if let Some(lr) = tr.encoder_learning_rate
+            && !(lr.is_finite() && lr >= 0.0)
+        {
+            return Err(self.bad(
+                "train.encoder_learning_rate",
+                "must be a number >= 0 (0 freezes the encoder)",
+            ));
+        }
+        for (key, v) in [
+            ("train.eval_every", tr.eval_every),
+            ("train.patience", tr.patience),
+            ("train.max_tokens", tr.max_tokens),
+        ] {
+            if v == Some(0) {
+                return Err(self.bad(key, "must be > 0"));
+            }
         }
         if !(tr.learning_rate.is_finite() && tr.learning_rate > 0.0) {
             return Err(self.bad("train.learning_rate", "must be a positive number"));

@@ -70,6 +70,8 @@ impl Stage {
                 "tasks": to_json(&cfg.tasks),
                 "model": to_json(&cfg.model),
                 "train": to_json(&cfg.train),
+                // The trainer pads batches; tokenize only records the option.
+                "pad_to": cfg.tokenize.pad_to,
                 "seed": cfg.pipeline.seed,
             }),
             Stage::Eval => serde_json::json!({

@@ -219,7 +219,15 @@ fn write_peer_spec(cfg: &PipelineConfig, dir: &Path, input: &Path) -> Result<Pat
         .context("the bench dataset has no file")?;
     let tasks: Vec<_> = cfg
         .tasks_of(&ds.name)
-        .map(|t| json!({"name": t.name, "column": t.column, "token": t.kind.is_token_level()}))
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "column": t.column,
+                "token": t.kind.is_token_level(),
+                "kind": t.kind.name(),
+                "separator": t.separator,
+            })
+        })
         .collect();
     let spec = json!({
         "dataset": ds.name,
