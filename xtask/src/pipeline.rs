@@ -79,8 +79,24 @@ pub(crate) fn cargo() -> Command {
             cmd.env_remove(key);
         }
     }
+    // xtask started without `cargo xtask` (a scheduler calling the binary)
+    // has no CARGO_TARGET_DIR: build where xtask itself was built, not into
+    // a fresh ./target that would rebuild every dependency.
+    if std::env::var_os("CARGO_TARGET_DIR").is_none()
+        && let Some(dir) = own_target_dir()
+    {
+        cmd.env("CARGO_TARGET_DIR", dir);
+    }
     cmd.current_dir(workspace_root());
     cmd
+}
+
+/// The target folder holding this xtask binary (`<dir>/release/xtask`),
+/// recognised by cargo's `CACHEDIR.TAG`.
+fn own_target_dir() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?.parent()?;
+    dir.join("CACHEDIR.TAG").exists().then(|| dir.to_path_buf())
 }
 
 /// Builds every stage binary (and `mtl-predict`) in release mode and
@@ -99,6 +115,11 @@ pub fn build_stage_binaries(quiet: bool) -> Result<PathBuf> {
     if !status.success() {
         bail!("building the stage binaries failed");
     }
+    Ok(target_dir()?.join("release"))
+}
+
+/// The workspace's target folder, as cargo resolves it.
+pub(crate) fn target_dir() -> Result<PathBuf> {
     let meta = cargo()
         .args(["metadata", "--format-version", "1", "--no-deps"])
         .output()
@@ -108,7 +129,7 @@ pub fn build_stage_binaries(quiet: bool) -> Result<PathBuf> {
     let target = v["target_directory"]
         .as_str()
         .context("cargo metadata has no target_directory")?;
-    Ok(PathBuf::from(target).join("release"))
+    Ok(PathBuf::from(target))
 }
 
 /// Runs the selected stages in order and reports which were cached.
@@ -123,26 +144,52 @@ pub fn run(opts: &RunOptions) -> Result<Vec<StageRun>> {
     if first > last {
         bail!("--from {first} comes after --until {last}");
     }
+    let call = StageCall {
+        bin_dir: &bin_dir,
+        config: &opts.pipeline,
+        data_dir: opts.data_dir.as_deref(),
+        force: opts.force || opts.from.is_some(),
+        quiet: opts.quiet,
+    };
     let mut runs = Vec::new();
     for stage in Stage::ALL
         .into_iter()
         .filter(|s| (first..=last).contains(s))
     {
-        let out = cfg.run_dir().join(stage.name());
+        runs.push(call.run(stage, &cfg.run_dir().join(stage.name()), &[])?);
+    }
+    Ok(runs)
+}
+
+/// How to call a stage binary: `--config`, `--data-dir` and `--force`.
+#[derive(Debug, Clone)]
+pub struct StageCall<'a> {
+    pub bin_dir: &'a Path,
+    pub config: &'a Path,
+    pub data_dir: Option<&'a Path>,
+    pub force: bool,
+    pub quiet: bool,
+}
+
+impl StageCall<'_> {
+    /// Runs `stage` with `extra` arguments (`--input`, `--out`, ...); `out`
+    /// is the folder it writes, whose manifest tells whether it was cached.
+    pub fn run(&self, stage: Stage, out: &Path, extra: &[&std::ffi::OsStr]) -> Result<StageRun> {
         let before = std::fs::read(out.join(Manifest::FILE)).ok();
-        let mut cmd = Command::new(bin_dir.join(stage.binary()));
-        cmd.arg("--config").arg(&opts.pipeline);
-        if let Some(d) = &opts.data_dir {
+        let mut cmd = Command::new(self.bin_dir.join(stage.binary()));
+        cmd.arg("--config").arg(self.config);
+        if let Some(d) = self.data_dir {
             cmd.arg("--data-dir").arg(d);
         }
-        if opts.force || opts.from.is_some() {
+        if self.force {
             cmd.arg("--force");
         }
+        cmd.args(extra);
         let started = Instant::now();
         let output = cmd
             .output()
             .with_context(|| format!("starting {}", stage.binary()))?;
-        if !opts.quiet {
+        if !self.quiet {
             print!("{}", String::from_utf8_lossy(&output.stdout));
             eprint!("{}", String::from_utf8_lossy(&output.stderr));
         }
@@ -154,13 +201,12 @@ pub fn run(opts: &RunOptions) -> Result<Vec<StageRun>> {
             );
         }
         let after = std::fs::read(out.join(Manifest::FILE)).ok();
-        runs.push(StageRun {
+        Ok(StageRun {
             stage,
             cached: before.is_some() && before == after,
             seconds_x100: (started.elapsed().as_secs_f64() * 100.0) as u64,
-        });
+        })
     }
-    Ok(runs)
 }
 
 /// The per-task score table from `eval/metrics.json`.

@@ -210,6 +210,21 @@ pub struct TaskConfig {
     /// For `multilabel` tasks whose column is a string: the separator
     /// between labels (a JSON list needs none).
     pub separator: Option<String>,
+    /// The headline metric eval reports (and train selects models on);
+    /// default per kind: macro_f1 (classification), accuracy (tagging),
+    /// entity_f1 (spans), micro_f1 (multilabel), pearson (regression).
+    pub metric: Option<HeadlineMetric>,
+}
+
+/// A task's headline metric: a metric name eval knows (`"macro_f1"`,
+/// `"macro_recall"`, `"accuracy"`, ...), or the mean F1 of some classes,
+/// e.g. `{ f1_of = ["irony"] }` or `{ f1_of = ["against", "favor"] }`
+/// (TweetEval's irony and stance).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum HeadlineMetric {
+    Named(String),
+    F1Of { f1_of: Vec<String> },
 }
 
 /// Per-class loss weights. Split resolves them into one weight per label id
@@ -335,6 +350,39 @@ pub struct TokenizeConfig {
     pub char_ids: bool,
     /// Characters kept per word in `char_ids` (the rest are cut).
     pub max_word_chars: usize,
+    /// Special tokens of a trained tokenizer (ids 0 to 3 in this order).
+    pub special_tokens: SpecialTokens,
+}
+
+/// The special tokens a trained tokenizer reserves, as written in its
+/// vocabulary. A pretrained tokenizer keeps its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpecialTokens {
+    pub pad: String,
+    pub unk: String,
+    /// Starts every encoded example.
+    pub cls: String,
+    /// Ends every encoded example.
+    pub sep: String,
+}
+
+impl Default for SpecialTokens {
+    fn default() -> Self {
+        Self {
+            pad: "[PAD]".into(),
+            unk: "[UNK]".into(),
+            cls: "[CLS]".into(),
+            sep: "[SEP]".into(),
+        }
+    }
+}
+
+impl SpecialTokens {
+    /// In id order: pad, unk, cls, sep.
+    pub fn all(&self) -> [&str; 4] {
+        [&self.pad, &self.unk, &self.cls, &self.sep]
+    }
 }
 
 /// Handling of examples longer than `tokenize.max_length`.
@@ -366,6 +414,7 @@ impl Default for TokenizeConfig {
             pad_to: None,
             char_ids: false,
             max_word_chars: 16,
+            special_tokens: SpecialTokens::default(),
         }
     }
 }
@@ -379,6 +428,13 @@ pub enum EncoderKind {
     Bigru,
     /// From-scratch pre-LN transformer encoder with learned positions.
     Transformer,
+    /// A pretrained BERT-family encoder from `model.pretrained` (a folder
+    /// with `config.json`, `model.safetensors` and `tokenizer.json`); the
+    /// tokenize stage must load the same `tokenizer.json`. Its sizes come
+    /// from `config.json`; `embedding_dim`, `hidden_dim`, `layers`, `heads`
+    /// and `ff_dim` are ignored. Freeze it with
+    /// `train.encoder_learning_rate = 0`.
+    Bert,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -395,6 +451,8 @@ pub struct ModelConfig {
     pub heads: usize,
     /// Feed-forward width of the transformer; default `4 * hidden_dim`.
     pub ff_dim: Option<usize>,
+    /// Folder of the pretrained model for `encoder = "bert"`.
+    pub pretrained: Option<String>,
 }
 
 impl Default for ModelConfig {
@@ -407,6 +465,7 @@ impl Default for ModelConfig {
             dropout: 0.1,
             heads: 4,
             ff_dim: None,
+            pretrained: None,
         }
     }
 }
@@ -743,6 +802,21 @@ impl PipelineConfig {
                 "must be less than half of max_length, or windows would not advance",
             ));
         }
+        let sp = tk.special_tokens.all();
+        for (i, t) in sp.iter().enumerate() {
+            if t.trim().is_empty() || t.chars().any(char::is_whitespace) {
+                return Err(self.bad(
+                    "tokenize.special_tokens",
+                    format!("`{t}` must be non-empty and without spaces"),
+                ));
+            }
+            if sp[..i].contains(t) {
+                return Err(self.bad(
+                    "tokenize.special_tokens",
+                    format!("`{t}` is used twice; the four tokens must differ"),
+                ));
+            }
+        }
         if tk.max_word_chars == 0 {
             return Err(self.bad("tokenize.max_word_chars", "must be at least 1"));
         }
@@ -756,8 +830,23 @@ impl PipelineConfig {
         if !(0.0..1.0).contains(&m.dropout) {
             return Err(self.bad("model.dropout", "must be in [0, 1)"));
         }
-        if m.encoder == EncoderKind::Transformer && (m.heads == 0 || m.hidden_dim % m.heads != 0) {
+        if m.encoder == EncoderKind::Transformer
+            && (m.heads == 0 || !m.hidden_dim.is_multiple_of(m.heads))
+        {
             return Err(self.bad("model.heads", "must be > 0 and divide model.hidden_dim"));
+        }
+        if m.encoder == EncoderKind::Bert {
+            if m.pretrained.is_none() {
+                return Err(self.bad("model.pretrained", "required when encoder = \"bert\""));
+            }
+            if tk.kind != TokenizerKind::Pretrained {
+                return Err(self.bad(
+                    "tokenize.kind",
+                    "must be \"pretrained\" (the model's own tokenizer.json) when encoder = \"bert\"",
+                ));
+            }
+        } else if m.pretrained.is_some() {
+            return Err(self.bad("model.pretrained", "only for encoder = \"bert\""));
         }
         if m.ff_dim == Some(0) {
             return Err(self.bad("model.ff_dim", "must be > 0"));

@@ -52,6 +52,39 @@ pub fn tmp_sibling(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
+/// Removes `.<name>.tmp-<pid>` and `.<name>.old-<pid>` folders left by
+/// processes that no longer run (a stage killed with SIGKILL cannot clean
+/// up after itself). Only where `/proc` tells which processes live; a
+/// folder that cannot be removed is left for the next run.
+fn sweep_dead_siblings(parent: &Path, final_dir: &Path) {
+    let proc_fs = Path::new("/proc/self");
+    let Some(name) = final_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+    else {
+        return;
+    };
+    if !proc_fs.exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let pid = [".tmp-", ".old-"].iter().find_map(|kind| {
+            file.strip_prefix(&format!(".{name}{kind}"))
+                .and_then(|p| p.parse::<u32>().ok())
+        });
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// A stage's output folder under construction. Files are written into a
 /// hidden temporary folder; [`StagingDir::commit`] swaps it in for the final
 /// folder, so a crash leaves either the old complete output or nothing.
@@ -68,6 +101,7 @@ impl StagingDir {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(|e| CoreError::io(parent, e))?;
+        sweep_dead_siblings(parent, final_dir);
         let tmp_dir = tmp_sibling(final_dir);
         if tmp_dir.exists() {
             std::fs::remove_dir_all(&tmp_dir).map_err(|e| CoreError::io(&tmp_dir, e))?;
@@ -128,6 +162,31 @@ impl Drop for StagingDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn staging_sweeps_folders_of_dead_processes_only() {
+        if !Path::new("/proc/self").exists() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("train");
+        // No process has pid u32::MAX (Linux caps pids far below it); our
+        // own pid is alive.
+        let dead = dir.path().join(".train.tmp-4294967295");
+        let live = dir
+            .path()
+            .join(format!(".train.old-{}", std::process::id()));
+        let other = dir.path().join(".split.tmp-4294967295");
+        for d in [&dead, &other] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::create_dir_all(&live).unwrap();
+        let staging = StagingDir::begin(&out).unwrap();
+        assert!(!dead.exists(), "a dead process's staging folder is removed");
+        assert!(other.exists(), "another stage's folder is not touched");
+        assert!(live.exists(), "a live process's folder is not touched");
+        drop(staging);
+    }
 
     #[test]
     fn staged_output_appears_only_on_commit() {

@@ -15,6 +15,7 @@ pub mod features;
 pub mod fsio;
 pub mod hash;
 pub mod manifest;
+pub mod rng;
 pub mod stage;
 pub mod task;
 

@@ -75,6 +75,7 @@ impl Stage {
                 "seed": cfg.pipeline.seed,
             }),
             Stage::Eval => serde_json::json!({
+                "metrics": cfg.tasks.iter().map(|t| (t.name.clone(), to_json(&t.metric))).collect::<serde_json::Map<_, _>>(),
                 "eval": to_json(&cfg.eval),
             }),
         }

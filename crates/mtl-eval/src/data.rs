@@ -37,6 +37,9 @@ pub struct SplitData {
     /// Per row, the raw value of every requested feature (empty maps when
     /// no head takes side inputs).
     pub features: Vec<BTreeMap<String, f32>>,
+    /// The `window` column of windowed tables: several rows share an
+    /// example's id (see [`crate::windows`]).
+    pub windows: Option<Vec<u32>>,
 }
 
 impl SplitData {
@@ -104,6 +107,7 @@ pub fn load(path: &Path, tasks: &[(String, TaskKind)], features: &[&str]) -> Res
         n_words: Vec::new(),
         gold: BTreeMap::new(),
         features: Vec::new(),
+        windows: None,
     };
 
     let c = column(&df, path, col::INPUT_IDS, &list_of(DataType::UInt32))?;
@@ -139,6 +143,14 @@ pub fn load(path: &Path, tasks: &[(String, TaskKind)], features: &[&str]) -> Res
     for (i, n) in c.u32().at(path)?.iter().enumerate() {
         let n = n.ok_or_else(|| data.row_error(i, col::N_WORDS, "null"))?;
         data.n_words.push(n as usize);
+    }
+    if df.column(col::WINDOW).is_ok() {
+        let c = column(&df, path, col::WINDOW, &DataType::UInt32)?;
+        let mut windows = Vec::with_capacity(data.len());
+        for (i, w) in c.u32().at(path)?.iter().enumerate() {
+            windows.push(w.ok_or_else(|| data.row_error(i, col::WINDOW, "null"))?);
+        }
+        data.windows = Some(windows);
     }
 
     for (task, kind) in tasks {

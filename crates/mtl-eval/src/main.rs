@@ -14,6 +14,10 @@ struct Cli {
     /// Train stage output folder holding `model/` [default: runs/<pipeline>/train].
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
+    /// Single-task scores to show beside the multi-task ones in report.html
+    /// (schema: `mtl_eval::baselines`) [default: runs/<pipeline>/baselines.json, if present].
+    #[arg(long, value_name = "FILE")]
+    baselines: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -25,11 +29,23 @@ fn main() -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| cfg.run_dir().join(Stage::Train.name()));
     let out = cli.args.out_dir(&cfg, Stage::Eval);
-    let outcome = mtl_eval::run(&cfg, &input, &train, &out, cli.args.force)?;
+    let baselines = cli
+        .baselines
+        .clone()
+        .unwrap_or_else(|| mtl_eval::default_baselines_path(&out));
+    if cli.baselines.is_some() && !baselines.is_file() {
+        anyhow::bail!("{}: no such baselines file", baselines.display());
+    }
+    let outcome =
+        mtl_eval::run_with_baselines(&cfg, &input, &train, &out, cli.args.force, &baselines)?;
     println!("{}", outcome.summary());
     let metrics = mtl_eval::Metrics::read(&out)
         .with_context(|| format!("reading the metrics in {}", out.display()))?;
     print!("{}", mtl_eval::render_table(&metrics));
-    println!("report: {}", out.join(mtl_eval::REPORT_MD).display());
+    println!(
+        "report: {} and {}",
+        out.join(mtl_eval::REPORT_MD).display(),
+        out.join(mtl_eval::REPORT_HTML).display()
+    );
     Ok(())
 }

@@ -9,6 +9,7 @@ use std::path::Path;
 use mtl_core::TaskKind;
 use serde::{Deserialize, Serialize};
 
+use crate::baselines::{Comparison, ModelCost, SingleTaskScores};
 use crate::metrics::classification::ClassificationMetrics;
 use crate::metrics::multilabel::MultilabelMetrics;
 use crate::metrics::regression::RegressionMetrics;
@@ -25,6 +26,39 @@ pub struct Metrics {
     #[serde(default)]
     pub splits: Vec<String>,
     pub tasks: BTreeMap<String, TaskMetrics>,
+    /// How the confidence intervals were computed; absent in files written
+    /// before they existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap: Option<BootstrapInfo>,
+    /// What the scored model cost to train and to run; absent in files
+    /// written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<ModelCost>,
+}
+
+/// The percentile bootstrap behind every `ci` ([`crate::metrics::bootstrap`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BootstrapInfo {
+    /// Confidence level, 0.95.
+    pub level: f64,
+    pub resamples: usize,
+    /// What one draw resamples: texts for sentence tasks, sentences for
+    /// token tasks.
+    pub unit: String,
+    /// The base seed; each task and split mixes its name into it.
+    pub seed: u64,
+}
+
+impl BootstrapInfo {
+    pub fn current() -> Self {
+        use crate::metrics::bootstrap;
+        BootstrapInfo {
+            level: bootstrap::LEVEL,
+            resamples: bootstrap::RESAMPLES,
+            unit: "example (a text; a sentence for token tasks)".into(),
+            seed: bootstrap::SEED,
+        }
+    }
 }
 
 impl Metrics {
@@ -56,12 +90,16 @@ impl Metrics {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskMetrics {
     pub kind: TaskKind,
-    /// Name of the headline metric ([`headline_metric`]): `macro_f1`,
-    /// `accuracy`, `entity_f1`, `micro_f1` (multilabel) or `pearson`
-    /// (regression).
+    /// Name of the headline metric: the task's `metric` in the config
+    /// (e.g. `macro_recall`, `f1_of(irony)`), else the kind's default
+    /// ([`headline_metric`]): `macro_f1`, `accuracy`, `entity_f1`,
+    /// `micro_f1` (multilabel) or `pearson` (regression).
     pub metric: String,
     /// Headline metric on the headline split.
     pub score: f64,
+    /// 95% bootstrap interval of `score`.
+    #[serde(default)]
+    pub ci: Option<[f64; 2]>,
     /// Baseline of the headline metric on the headline split: the majority
     /// label, the frequent-label set (multilabel) or the training mean
     /// (regression, whose Pearson r is then 0).
@@ -73,7 +111,11 @@ pub struct TaskMetrics {
 pub struct SplitMetrics {
     /// Rows scored for the task (rows without its label are skipped).
     pub n: u64,
+    /// The task's headline metric.
     pub score: f64,
+    /// 95% bootstrap interval of `score`; null when nothing was scored.
+    #[serde(default)]
+    pub ci: Option<[f64; 2]>,
     pub baseline: f64,
     pub metrics: TaskDetail,
 }
@@ -131,15 +173,9 @@ pub struct SpanDetail {
     pub words: WordDetail,
 }
 
-/// Name of the headline metric of a task kind.
+/// Name of the default headline metric of a task kind.
 pub fn headline_metric(kind: TaskKind) -> &'static str {
-    match kind {
-        TaskKind::Classification => "macro_f1",
-        TaskKind::Tagging => "accuracy",
-        TaskKind::Spans => "entity_f1",
-        TaskKind::Multilabel => "micro_f1",
-        TaskKind::Regression => "pearson",
-    }
+    crate::metrics::headline::known_names(kind)[0]
 }
 
 fn kind_name(kind: TaskKind) -> &'static str {
@@ -148,6 +184,14 @@ fn kind_name(kind: TaskKind) -> &'static str {
 
 fn score(x: f64) -> String {
     format!("{x:.3}")
+}
+
+/// A score with its interval: `0.912 [0.897, 0.925]`.
+pub fn score_ci(x: f64, ci: Option<[f64; 2]>) -> String {
+    match ci {
+        Some([lo, hi]) => format!("{x:.3} [{lo:.3}, {hi:.3}]"),
+        None => score(x),
+    }
 }
 
 /// The score table as rows of cells: header first.
@@ -163,7 +207,7 @@ fn table_rows(m: &Metrics) -> Vec<Vec<String>> {
             row.push(
                 t.splits
                     .get(s)
-                    .map_or_else(|| "-".into(), |sm| score(sm.score)),
+                    .map_or_else(|| "-".into(), |sm| score_ci(sm.score, sm.ci)),
             );
         }
         row.push(score(t.baseline));
@@ -173,9 +217,16 @@ fn table_rows(m: &Metrics) -> Vec<Vec<String>> {
 }
 
 /// The plain-text score table `cargo xtask run` prints: one row per task,
-/// one column per split, then the majority baseline; aligned columns.
+/// one column per split (the headline score and its 95% bootstrap
+/// interval), then the majority baseline; aligned columns.
 pub fn render_table(metrics: &Metrics) -> String {
-    let rows = table_rows(metrics);
+    aligned(&table_rows(metrics), 3)
+}
+
+/// Rows (header first) as aligned plain text: the first `text_cols` columns
+/// left-aligned, the rest right-aligned so decimal points line up, a rule
+/// under the header.
+fn aligned(rows: &[Vec<String>], text_cols: usize) -> String {
     let ncol = rows[0].len();
     let widths: Vec<usize> = (0..ncol)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
@@ -187,8 +238,7 @@ pub fn render_table(metrics: &Metrics) -> String {
             if c > 0 {
                 line.push_str("  ");
             }
-            // Text left, numbers right, so decimal points line up.
-            if c < 3 {
+            if c < text_cols {
                 let _ = write!(line, "{cell:<w$}", w = widths[c]);
             } else {
                 let _ = write!(line, "{cell:>w$}", w = widths[c]);
@@ -227,19 +277,34 @@ fn md_table(out: &mut String, header: &[String], rows: &[Vec<String>]) {
     }
 }
 
-/// `report.md`: the score table, then each task's detail per split.
+/// `report.md` without single-task scores: [`render_markdown_with`].
 pub fn render_markdown(m: &Metrics) -> String {
+    render_markdown_with(m, None)
+}
+
+/// `report.md`: the score table, the comparison with single-task models
+/// when there are single-task scores, then each task's detail per split.
+pub fn render_markdown_with(m: &Metrics, single: Option<&SingleTaskScores>) -> String {
     let mut out = format!("# Evaluation: {}\n\n", m.pipeline);
     let rows = table_rows(m);
     md_table(&mut out, &rows[0], &rows[1..]);
     out.push_str(&format!(
-        "\nScores are fractions in [0, 1], except Pearson's r (in [-1, 1]). The baseline is scored \
+        "\nScores are fractions in [0, 1], except correlations (in [-1, 1]) and regression errors \
+         (target units, lower is better). Brackets hold the 95% percentile bootstrap interval \
+         ({} resamples of the scored examples: texts, or sentences for token tasks; seeded, so \
+         the same on every run). The baseline is scored \
          on the same rows ({} split) and predicts the same thing everywhere: the most frequent \
          training label; for multilabel tasks every label carried by at least half of the \
          labelled training texts (else the most frequent one); for regression the training mean \
          (whose correlation is undefined and shown as 0).\n",
+        m.bootstrap
+            .as_ref()
+            .map_or(crate::metrics::bootstrap::RESAMPLES, |b| b.resamples),
         m.headline_split
     ));
+    if let Some(single) = single {
+        comparison_markdown(&mut out, &Comparison::new(m, single));
+    }
     for (name, t) in &m.tasks {
         out.push_str(&format!(
             "\n## {name} ({}, headline `{}`)\n",
@@ -253,7 +318,7 @@ pub fn render_markdown(m: &Metrics) -> String {
             out.push_str(&format!(
                 "\n### {split}: {} {} (baseline {}), {} rows\n\n",
                 t.metric,
-                score(sm.score),
+                score_ci(sm.score, sm.ci),
                 score(sm.baseline),
                 sm.n
             ));
@@ -272,13 +337,171 @@ pub fn render_markdown(m: &Metrics) -> String {
     out
 }
 
+/// `+1.23` (percent, signed), or `-` when undefined.
+fn percent(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".into(), |v| format!("{v:+.2}"))
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The score comparison as rows of cells, header first: per split the
+/// multi-task score, the single-task score and the relative gain in
+/// percent, then a `Δp` row. Tasks that cannot be compared show `-`.
+pub fn comparison_rows(c: &Comparison) -> Vec<Vec<String>> {
+    let mut header = vec!["task".to_string(), "metric".into()];
+    for s in &c.splits {
+        header.extend([
+            format!("{s} multi"),
+            format!("{s} single"),
+            format!("{s} Δ%"),
+        ]);
+    }
+    let mut rows = vec![header];
+    for t in &c.tasks {
+        let mut row = vec![t.task.clone(), t.metric.clone()];
+        for s in &c.splits {
+            match t.splits.get(s) {
+                Some((m, st, gain)) => row.extend([score(*m), score(*st), percent(*gain)]),
+                None => row.extend(["-".into(), "-".into(), "-".into()]),
+            }
+        }
+        rows.push(row);
+    }
+    let mut last = vec!["Δp".to_string(), "mean".into()];
+    for s in &c.splits {
+        let d = c.delta_p.get(s);
+        last.extend([
+            String::new(),
+            d.map_or_else(String::new, |d| format!("{}/{} tasks", d.tasks, d.of)),
+            percent(d.map(|d| d.value)),
+        ]);
+    }
+    rows.push(last);
+    rows
+}
+
+/// The cost comparison as rows of cells, header first: the k single-task
+/// models together, the multi-task model, and multi-task / single-task.
+pub fn cost_rows(c: &Comparison) -> Vec<Vec<String>> {
+    let mut rows = vec![vec![
+        "models".to_string(),
+        "count".into(),
+        "parameters".into(),
+        "training (s)".into(),
+        "inference (s)".into(),
+        "examples predicted".into(),
+    ]];
+    let row = |name: &str, cost: &ModelCost| {
+        vec![
+            name.to_string(),
+            cost.models.to_string(),
+            thousands(cost.parameters),
+            format!("{:.2}", cost.train_seconds),
+            format!("{:.3}", cost.inference_seconds),
+            thousands(cost.inference_examples),
+        ]
+    };
+    if let Some(s) = &c.single_cost {
+        rows.push(row("single-task", s));
+    }
+    if let Some(m) = &c.multi_cost {
+        rows.push(row("multi-task", m));
+    }
+    if let (Some(s), Some(m)) = (&c.single_cost, &c.multi_cost) {
+        let ratio = |a: f64, b: f64| {
+            if b > 0.0 {
+                format!("{:.2}×", a / b)
+            } else {
+                "-".into()
+            }
+        };
+        rows.push(vec![
+            "multi / single".into(),
+            String::new(),
+            ratio(m.parameters as f64, s.parameters as f64),
+            ratio(m.train_seconds, s.train_seconds),
+            ratio(m.inference_seconds, s.inference_seconds),
+            String::new(),
+        ]);
+    }
+    rows
+}
+
+/// Why some tasks are left out of the comparison, one line each.
+fn comparison_notes(c: &Comparison) -> Vec<String> {
+    c.tasks
+        .iter()
+        .filter_map(|t| t.note.as_ref().map(|n| format!("{}: {n}", t.task)))
+        .collect()
+}
+
+/// The multi-task vs single-task tables as aligned plain text, as
+/// `cargo xtask run --baselines` prints them.
+pub fn render_comparison(c: &Comparison) -> String {
+    let mut out = aligned(&comparison_rows(c), 2);
+    for n in comparison_notes(c) {
+        out.push_str(&format!("  ({n})\n"));
+    }
+    let costs = cost_rows(c);
+    if costs.len() > 1 {
+        out.push('\n');
+        out.push_str(&aligned(&costs, 1));
+    }
+    out
+}
+
+const DELTA_P_NOTE: &str = "Δ% is the relative gain of the multi-task model over the single-task \
+    one, (M − S) / |S| × 100, negated for metrics where lower is better; Δp is its mean over \
+    the tasks (LibMTL's multi-task gain). Positive means multi-task is better.";
+
+fn comparison_markdown(out: &mut String, c: &Comparison) {
+    out.push_str("\n## Multi-task vs single-task\n\n");
+    if let Some(d) = &c.description {
+        out.push_str(&format!("Single-task models: {d}\n\n"));
+    }
+    let rows = comparison_rows(c);
+    md_table(out, &rows[0], &rows[1..]);
+    out.push_str(&format!("\n{DELTA_P_NOTE}\n"));
+    let notes = comparison_notes(c);
+    if !notes.is_empty() {
+        out.push('\n');
+        for n in notes {
+            out.push_str(&format!("- {n}\n"));
+        }
+    }
+    let costs = cost_rows(c);
+    if costs.len() > 1 {
+        out.push_str("\n### Cost\n\n");
+        md_table(out, &costs[0], &costs[1..]);
+        out.push_str(
+            "\nTraining is the wall time of the training loop; inference the wall time of the \
+             forward passes over the eval splits, where each single-task model predicts every \
+             example for its one task. Times depend on the machine and its load.\n",
+        );
+    }
+}
+
 fn classification_detail(out: &mut String, c: &ClassificationMetrics) {
     out.push_str(&format!(
-        "accuracy {} · macro-F1 {} · micro-F1 {} · weighted-F1 {}\n\n",
+        "accuracy {} · macro-F1 {} · micro-F1 {} · weighted-F1 {} · macro precision {} · \
+         macro recall {}\n\n",
         score(c.accuracy),
         score(c.macro_f1),
         score(c.micro_f1),
-        score(c.weighted_f1)
+        score(c.weighted_f1),
+        score(c.macro_precision),
+        score(c.macro_recall)
     ));
     let header: Vec<String> = ["class", "precision", "recall", "F1", "support", "predicted"]
         .map(String::from)
@@ -361,7 +584,7 @@ fn multilabel_detail(out: &mut String, d: &MultilabelDetail) {
 }
 
 fn regression_detail(out: &mut String, d: &RegressionDetail) {
-    let header: Vec<String> = ["", "pearson", "spearman", "RMSE", "MAE"]
+    let header: Vec<String> = ["", "pearson", "spearman", "MSE", "RMSE", "MAE"]
         .map(String::from)
         .into();
     let row = |name: String, m: &RegressionMetrics| {
@@ -369,6 +592,7 @@ fn regression_detail(out: &mut String, d: &RegressionDetail) {
             name,
             score(m.pearson),
             score(m.spearman),
+            score(m.mse),
             score(m.rmse),
             score(m.mae),
         ]
@@ -459,6 +683,7 @@ mod tests {
         let split = |score: f64, baseline: f64, metrics: TaskDetail| SplitMetrics {
             n: 3,
             score,
+            ci: Some([score - 0.05, (score + 0.05).min(1.0)]),
             baseline,
             metrics,
         };
@@ -468,6 +693,7 @@ mod tests {
             TaskMetrics {
                 kind: TaskKind::Classification,
                 metric: "macro_f1".into(),
+                ci: None,
                 score: 0.9123,
                 baseline: 0.19,
                 splits: [
@@ -488,6 +714,7 @@ mod tests {
             TaskMetrics {
                 kind: TaskKind::Spans,
                 metric: "entity_f1".into(),
+                ci: None,
                 score: 1.0,
                 baseline: 0.0,
                 splits: [(
@@ -509,6 +736,7 @@ mod tests {
             TaskMetrics {
                 kind: TaskKind::Tagging,
                 metric: "accuracy".into(),
+                ci: None,
                 score: 2.0 / 3.0,
                 baseline: 0.5,
                 splits: [(
@@ -527,6 +755,7 @@ mod tests {
             TaskMetrics {
                 kind: TaskKind::Multilabel,
                 metric: "micro_f1".into(),
+                ci: None,
                 score: ml.micro_f1,
                 baseline: ml_base.micro_f1,
                 splits: [(
@@ -551,6 +780,7 @@ mod tests {
             TaskMetrics {
                 kind: TaskKind::Regression,
                 metric: "pearson".into(),
+                ci: None,
                 score: r.pearson,
                 baseline: 0.0,
                 splits: [(
@@ -573,6 +803,8 @@ mod tests {
             headline_split: "dev".into(),
             splits: vec!["dev".into(), "test".into()],
             tasks,
+            bootstrap: Some(BootstrapInfo::current()),
+            cost: None,
         }
     }
 
@@ -653,7 +885,9 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("| sentiment | classification | macro_f1 | 0.912 | 0.500 | 0.190 |"),
+            md.contains(
+                "| sentiment | classification | macro_f1 | 0.912 [0.862, 0.962] | 0.500 [0.450, 0.550] | 0.190 |"
+            ),
             "{md}"
         );
         assert!(md.contains("pos\\|x"), "pipes in labels are escaped: {md}");
@@ -668,7 +902,7 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("| topics | multilabel | micro_f1 | 0.667 | - | 0.500 |"),
+            md.contains("| topics | multilabel | micro_f1 | 0.667 [0.617, 0.717] | - | 0.500 |"),
             "{md}"
         );
         assert!(
@@ -682,7 +916,7 @@ mod tests {
         );
         assert!(md.contains("| stars | regression | pearson |"), "{md}");
         assert!(
-            md.contains("| baseline (mean 2.500) | 0.000 | 0.000 |"),
+            md.contains("| baseline (mean 2.500) | 0.000 | 0.000 | 1.583 |"),
             "{md}"
         );
     }

@@ -7,9 +7,11 @@ use mtl_core::{TaskKind, TaskLabels};
 
 use crate::data::{Gold, SplitData};
 use crate::error::{Error, Result};
+use crate::metrics::headline::{Examples, Headline};
 use crate::metrics::{
-    baseline, classification::classification_metrics, multilabel::multilabel_metrics,
-    regression::regression_metrics, spans::span_metrics, tagging::word_accuracy,
+    baseline, bootstrap, classification::classification_metrics, multilabel::multilabel_metrics,
+    regression::regression_metrics, spans::sentence_counts, spans::span_metrics,
+    tagging::word_accuracy,
 };
 use crate::predict::RowPreds;
 use crate::report::{
@@ -29,44 +31,79 @@ pub fn truncated_rows<'a>(data: &'a SplitData, task: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// One task as [`score_task`] scores it.
+pub struct TaskRef<'a> {
+    pub name: &'a str,
+    pub kind: TaskKind,
+    pub labels: &'a TaskLabels,
+    pub headline: &'a Headline,
+    /// The number of labelled training texts, which only the multilabel
+    /// baseline uses ([`baseline::multilabel_set`]).
+    pub train_texts: u64,
+    /// Seed of the bootstrap resamples ([`bootstrap::seed_for`]).
+    pub seed: u64,
+}
+
+/// The headline of the model's and the baseline's examples, with the
+/// model's bootstrap interval.
+fn headline_scores(
+    h: &Headline,
+    model: &Examples,
+    base: &Examples,
+    seed: u64,
+) -> (f64, f64, Option<[f64; 2]>) {
+    let ci = bootstrap::interval(model.len(), bootstrap::RESAMPLES, seed, |idx| {
+        model.value(h, idx)
+    });
+    (model.score(h), base.score(h), ci)
+}
+
 /// Scores `task` on `data`. `full_words` holds the gold labels of every word
 /// of rows that lost words to truncation, when the split table was found.
-/// `train_texts` is the number of labelled training texts, which only the
-/// multilabel baseline uses ([`baseline::multilabel_set`]).
 pub fn score_task(
     data: &SplitData,
-    task: &str,
-    kind: TaskKind,
-    labels: &TaskLabels,
+    task: &TaskRef,
     preds: &RowPreds,
     full_words: Option<&WordLabels>,
-    train_texts: u64,
 ) -> Result<SplitMetrics> {
+    let (name, kind, labels, h) = (task.name, task.kind, task.labels, task.headline);
     let missing = || Error::Task {
         path: data.path.clone(),
-        task: task.to_string(),
+        task: name.to_string(),
         message: "the model gave no prediction of the right kind for this task".into(),
     };
     let metric_err = |source| Error::Metric {
-        task: task.to_string(),
+        task: name.to_string(),
         source,
     };
-    match (data.gold.get(task), preds) {
+    let k = labels.len();
+    match (data.gold.get(name), preds) {
         (Some(Gold::Sentence(gold)), RowPreds::Sentence(pred))
             if kind == TaskKind::Classification =>
         {
-            let (g, p) = sentence_pairs(data, task, labels, gold, pred)?;
+            let (g, p) = sentence_pairs(data, name, labels, gold, pred)?;
             let m = classification_metrics(&g, &p, &labels.labels).map_err(metric_err)?;
-            let b = baseline::classification(&g, labels).map_err(metric_err)?;
+            let base = Examples::Classes {
+                pred: vec![labels.majority(); g.len()],
+                gold: g.clone(),
+                k,
+            };
+            let model = Examples::Classes {
+                gold: g,
+                pred: p,
+                k,
+            };
+            let (score, baseline, ci) = headline_scores(h, &model, &base, task.seed);
             Ok(SplitMetrics {
-                n: g.len() as u64,
-                score: m.macro_f1,
-                baseline: b.macro_f1,
+                n: m.n,
+                score,
+                ci,
+                baseline,
                 metrics: TaskDetail::Classification(m),
             })
         }
         (Some(Gold::Token(gold)), RowPreds::Token(pred)) if kind.is_token_level() => {
-            let words = word_pairs(data, task, labels, gold, pred, full_words)?;
+            let words = word_pairs(data, name, labels, gold, pred, full_words)?;
             let flat_gold: Vec<usize> = words.gold.iter().flatten().copied().collect();
             let flat_pred: Vec<usize> = words.pred.iter().flatten().copied().collect();
             let detail = WordDetail {
@@ -75,26 +112,67 @@ pub fn score_task(
                 unscored_words: words.unscored,
             };
             let n = words.gold.len() as u64;
+            let majority = labels.majority();
+            let right = |g: &[usize], p: &[usize]| {
+                let r = g.iter().zip(p).filter(|(a, b)| a == b).count() as u64;
+                (r, g.len() as u64)
+            };
+            let model_words: Vec<(u64, u64)> = words
+                .gold
+                .iter()
+                .zip(&words.pred)
+                .map(|(g, p)| right(g, p))
+                .collect();
+            let base_words: Vec<(u64, u64)> = words
+                .gold
+                .iter()
+                .map(|g| right(g, &vec![majority; g.len()]))
+                .collect();
             if kind == TaskKind::Tagging {
-                let b = baseline::tagging(&flat_gold, labels).map_err(metric_err)?;
+                let model = Examples::Sentences {
+                    words: model_words,
+                    entities: Vec::new(),
+                };
+                let base = Examples::Sentences {
+                    words: base_words,
+                    entities: Vec::new(),
+                };
+                let (score, baseline, ci) = headline_scores(h, &model, &base, task.seed);
                 return Ok(SplitMetrics {
                     n,
-                    score: detail.words.accuracy,
-                    baseline: b.accuracy,
+                    score,
+                    ci,
+                    baseline,
                     metrics: TaskDetail::Tagging(detail),
                 });
             }
-            let name = |ids: &Vec<usize>| -> Vec<&str> {
+            let tag_names = |ids: &Vec<usize>| -> Vec<&str> {
                 ids.iter().map(|&i| labels.labels[i].as_str()).collect()
             };
-            let gold_tags: Vec<Vec<&str>> = words.gold.iter().map(name).collect();
-            let pred_tags: Vec<Vec<&str>> = words.pred.iter().map(name).collect();
+            let gold_tags: Vec<Vec<&str>> = words.gold.iter().map(tag_names).collect();
+            let pred_tags: Vec<Vec<&str>> = words.pred.iter().map(tag_names).collect();
             let entities = span_metrics(&gold_tags, &pred_tags).map_err(metric_err)?;
-            let b = baseline::spans(&gold_tags, labels).map_err(metric_err)?;
+            let majority_tag = labels.labels.get(majority).map_or("O", String::as_str);
+            let (mut model_ents, mut base_ents) = (Vec::new(), Vec::new());
+            for (g, p) in gold_tags.iter().zip(&pred_tags) {
+                model_ents.push(sentence_counts(g, p).map_err(metric_err)?);
+                base_ents
+                    .push(sentence_counts(g, &vec![majority_tag; g.len()]).map_err(metric_err)?);
+            }
+            let model = Examples::Sentences {
+                words: model_words,
+                entities: model_ents,
+            };
+            let base = Examples::Sentences {
+                words: base_words,
+                entities: base_ents,
+            };
+            let (score, baseline, ci) = headline_scores(h, &model, &base, task.seed);
             Ok(SplitMetrics {
                 n,
-                score: entities.entity_f1,
-                baseline: b.entity_f1,
+                score,
+                ci,
+                baseline,
                 metrics: TaskDetail::Spans(SpanDetail {
                     entities,
                     words: detail,
@@ -104,14 +182,18 @@ pub fn score_task(
         (Some(Gold::Multilabel(gold)), RowPreds::Multilabel(pred))
             if kind == TaskKind::Multilabel =>
         {
-            let (g, p) = label_set_pairs(data, task, labels, gold, pred)?;
+            let (g, p) = label_set_pairs(data, name, labels, gold, pred)?;
             let m = multilabel_metrics(&g, &p, &labels.labels).map_err(metric_err)?;
-            let set = baseline::multilabel_set(labels, train_texts);
+            let set = baseline::multilabel_set(labels, task.train_texts);
             let b = baseline::multilabel(&g, &set, labels).map_err(metric_err)?;
+            let model = Examples::sets(&g, &p, k);
+            let base = Examples::sets(&g, &vec![set.clone(); g.len()], k);
+            let (score, baseline, ci) = headline_scores(h, &model, &base, task.seed);
             Ok(SplitMetrics {
                 n: m.n,
-                score: m.micro_f1,
-                baseline: b.micro_f1,
+                score,
+                ci,
+                baseline,
                 metrics: TaskDetail::Multilabel(MultilabelDetail {
                     metrics: m,
                     baseline_labels: set.iter().map(|&i| labels.labels[i].clone()).collect(),
@@ -122,7 +204,7 @@ pub fn score_task(
         (Some(Gold::Regression(gold)), RowPreds::Regression(pred))
             if kind == TaskKind::Regression =>
         {
-            let column = col::target(task);
+            let column = col::target(name);
             let (mut g, mut p) = (Vec::new(), Vec::new());
             for (row, y) in gold.iter().enumerate() {
                 let Some(y) = *y else { continue };
@@ -143,16 +225,23 @@ pub fn score_task(
             let m = regression_metrics(&g, &p).map_err(metric_err)?;
             let mean = labels.target.map(|t| t.mean).ok_or_else(|| Error::Task {
                 path: data.path.clone(),
-                task: task.to_string(),
+                task: name.to_string(),
                 message: "labels.json has no training statistics (`target`) for this \
                           regression task (re-run `mtl-split`)"
                     .into(),
             })?;
             let b = baseline::regression(&g, mean).map_err(metric_err)?;
+            let base = Examples::Values {
+                pred: vec![mean; g.len()],
+                gold: g.clone(),
+            };
+            let model = Examples::Values { gold: g, pred: p };
+            let (score, baseline, ci) = headline_scores(h, &model, &base, task.seed);
             Ok(SplitMetrics {
                 n: m.n,
-                score: m.pearson,
-                baseline: b.pearson,
+                score,
+                ci,
+                baseline,
                 metrics: TaskDetail::Regression(RegressionDetail {
                     metrics: m,
                     baseline_mean: mean,
@@ -322,6 +411,28 @@ mod tests {
     use std::collections::BTreeMap;
     use std::path::PathBuf;
 
+    /// [`score_task`] with the kind's default headline.
+    fn score(
+        data: &SplitData,
+        name: &str,
+        kind: TaskKind,
+        labels: &TaskLabels,
+        preds: &RowPreds,
+        full_words: Option<&WordLabels>,
+        train_texts: u64,
+    ) -> Result<SplitMetrics> {
+        let headline = Headline::resolve(kind, None, &labels.labels).unwrap();
+        let task = TaskRef {
+            name,
+            kind,
+            labels,
+            headline: &headline,
+            train_texts,
+            seed: 1,
+        };
+        score_task(data, &task, preds, full_words)
+    }
+
     fn labels(kind: TaskKind, names: &[&str], counts: &[u64]) -> TaskLabels {
         TaskLabels {
             kind,
@@ -347,6 +458,7 @@ mod tests {
             n_words: vec![2, 3, 0],
             gold: g,
             features: vec![BTreeMap::new(); 3],
+            windows: None,
         }
     }
 
@@ -381,7 +493,7 @@ mod tests {
         // gold  [B-PER O] [O B-LOC]   pred [B-PER O] [O B-LOC]
         // entities: 2 gold, 2 predicted, 2 correct -> F1 1; words 4/4.
         let d = data(ner_gold(), "ner");
-        let m = score_task(&d, "ner", TaskKind::Spans, &ner(), &ner_pred(), None, 0).unwrap();
+        let m = score(&d, "ner", TaskKind::Spans, &ner(), &ner_pred(), None, 0).unwrap();
         assert_eq!(m.n, 2);
         assert_close(m.score, 1.0);
         assert_eq!(m.baseline, 0.0, "majority O finds no entity");
@@ -404,7 +516,7 @@ mod tests {
             "r2".into(),
             vec!["O".into(), "B-LOC".into(), "B-LOC".into()],
         );
-        let m = score_task(
+        let m = score(
             &d,
             "ner",
             TaskKind::Spans,
@@ -435,7 +547,7 @@ mod tests {
         let pred = RowPreds::Token(vec![vec![0, 0, 0, 0, 0], vec![0, 1, 1, 1], vec![0, 0]]);
         let d = data(gold, "pos");
         let l = labels(TaskKind::Tagging, &["N", "V"], &[1, 9]);
-        let m = score_task(&d, "pos", TaskKind::Tagging, &l, &pred, None, 0).unwrap();
+        let m = score(&d, "pos", TaskKind::Tagging, &l, &pred, None, 0).unwrap();
         assert_close(m.score, 0.75);
         assert_close(m.baseline, 0.75);
         assert!(matches!(m.metrics, TaskDetail::Tagging(_)));
@@ -447,7 +559,7 @@ mod tests {
         // macro-F1 = (2/3 + 0) / 2 = 1/3; baseline (train majority b) = (0 + 2/3) / 2 = 1/3
         let d = data(Gold::Sentence(vec![Some(0), None, Some(1)]), "s");
         let l = labels(TaskKind::Classification, &["a", "b"], &[1, 3]);
-        let m = score_task(
+        let m = score(
             &d,
             "s",
             TaskKind::Classification,
@@ -463,10 +575,40 @@ mod tests {
     }
 
     #[test]
+    fn configured_headline_scores_model_and_baseline_with_an_interval() {
+        // Rows r1 and r3: gold [a, b], pred [a, a] (see above).
+        // F1 of b: model 0 (never predicted); baseline always b: P 1/2 R 1 -> 2/3.
+        // Macro recall: model (1 + 0) / 2 = 1/2.
+        let d = data(Gold::Sentence(vec![Some(0), None, Some(1)]), "s");
+        let l = labels(TaskKind::Classification, &["a", "b"], &[1, 3]);
+        let pred = RowPreds::Sentence(vec![0, 1, 0]);
+        let f1_b = Headline::F1Of(vec![(1, "b".into())]);
+        let task = |headline| TaskRef {
+            name: "s",
+            kind: TaskKind::Classification,
+            labels: &l,
+            headline,
+            train_texts: 0,
+            seed: 3,
+        };
+        let m = score_task(&d, &task(&f1_b), &pred, None).unwrap();
+        assert_eq!(m.score, 0.0);
+        assert_close(m.baseline, 2.0 / 3.0);
+        let [lo, hi] = m.ci.unwrap();
+        assert!(lo <= hi && (0.0..=1.0).contains(&lo) && (0.0..=1.0).contains(&hi));
+        let m = score_task(&d, &task(&Headline::MacroRecall), &pred, None).unwrap();
+        assert_close(m.score, 0.5);
+        // No labelled row: no interval.
+        let empty = data(Gold::Sentence(vec![None, None, None]), "s");
+        let m = score_task(&empty, &task(&Headline::MacroRecall), &pred, None).unwrap();
+        assert_eq!((m.n, m.ci), (0, None));
+    }
+
+    #[test]
     fn bad_gold_id_names_file_column_and_row() {
         let d = data(Gold::Sentence(vec![Some(0), Some(7), None]), "s");
         let l = labels(TaskKind::Classification, &["a", "b"], &[1, 3]);
-        let err = score_task(
+        let err = score(
             &d,
             "s",
             TaskKind::Classification,
@@ -491,7 +633,7 @@ mod tests {
         let d = data(Gold::Sentence(vec![Some(0), None, None]), "s");
         let l = labels(TaskKind::Classification, &["a"], &[1]);
         assert!(
-            score_task(
+            score(
                 &d,
                 "s",
                 TaskKind::Classification,
@@ -517,7 +659,7 @@ mod tests {
         );
         let l = labels(TaskKind::Multilabel, &["a", "b"], &[3, 1]);
         let pred = RowPreds::Multilabel(vec![vec![0], vec![0, 1], vec![]]);
-        let m = score_task(&d, "m", TaskKind::Multilabel, &l, &pred, None, 4).unwrap();
+        let m = score(&d, "m", TaskKind::Multilabel, &l, &pred, None, 4).unwrap();
         assert_eq!(m.n, 2);
         assert_close(m.score, 2.0 / 3.0);
         assert_close(m.baseline, 0.5);
@@ -534,7 +676,7 @@ mod tests {
         let d = data(Gold::Multilabel(vec![None, Some(vec![5]), None]), "m");
         let l = labels(TaskKind::Multilabel, &["a", "b"], &[3, 1]);
         let pred = RowPreds::Multilabel(vec![vec![]; 3]);
-        let err = score_task(&d, "m", TaskKind::Multilabel, &l, &pred, None, 4)
+        let err = score(&d, "m", TaskKind::Multilabel, &l, &pred, None, 4)
             .unwrap_err()
             .to_string();
         assert!(
@@ -562,7 +704,7 @@ mod tests {
         // Baseline mean 2: errors 1, -1 -> RMSE 1, MAE 1, pearson 0.
         let d = data(Gold::Regression(vec![Some(1.0), None, Some(3.0)]), "r");
         let pred = RowPreds::Regression(vec![2.0, 9.0, 4.0]);
-        let m = score_task(
+        let m = score(
             &d,
             "r",
             TaskKind::Regression,
@@ -589,12 +731,12 @@ mod tests {
         let d = data(Gold::Regression(vec![Some(1.0), None, Some(3.0)]), "r");
         let l = labels(TaskKind::Regression, &[], &[]);
         let pred = RowPreds::Regression(vec![2.0, 9.0, 4.0]);
-        let err = score_task(&d, "r", TaskKind::Regression, &l, &pred, None, 0)
+        let err = score(&d, "r", TaskKind::Regression, &l, &pred, None, 0)
             .unwrap_err()
             .to_string();
         assert!(err.contains("target") && err.contains("`r`"), "{err}");
         let pred = RowPreds::Regression(vec![2.0, 9.0, f32::NAN]);
-        let err = score_task(
+        let err = score(
             &d,
             "r",
             TaskKind::Regression,

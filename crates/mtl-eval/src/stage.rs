@@ -2,33 +2,53 @@
 //! per task, and the atomic write of `metrics.json` and `report.md`.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::Device;
 use mtl_core::manifest::{fingerprint, upstream};
 use mtl_core::{
-    CoreError, LabelSet, Manifest, ManifestBuilder, Outcome, PipelineConfig, Stage, StagingDir,
-    TaskKind,
+    CoreError, InputRef, LabelSet, Manifest, ManifestBuilder, Outcome, PipelineConfig, Stage,
+    StagingDir, TaskKind,
 };
 use mtl_model::{Batch, Bundle};
 
+use crate::baselines::{ModelCost, SingleTaskScores, count_parameters};
 use crate::data::{self, SplitData};
 use crate::error::{Error, Result};
+use crate::html::{HtmlInputs, render_html};
+use crate::metrics::bootstrap;
+use crate::metrics::headline::Headline;
 use crate::predict::{RowPreds, predict_rows};
-use crate::report::{Metrics, TaskMetrics, headline_metric, render_markdown};
-use crate::score::{score_task, truncated_rows};
+use crate::report::{BootstrapInfo, Metrics, TaskMetrics, render_markdown_with};
+use crate::score::{TaskRef, score_task, truncated_rows};
+use crate::trainlog::TrainLog;
 use crate::truncated::{locate_split_dir, word_labels};
+use crate::windows;
 
 /// Bumped when eval's output changes for the same input.
-pub const STAGE_VERSION: u32 = 2;
+pub const STAGE_VERSION: u32 = 5;
 
 /// The report next to `metrics.json`.
 pub const REPORT_MD: &str = "report.md";
 
+/// The self-contained HTML report next to `metrics.json`.
+pub const REPORT_HTML: &str = "report.html";
+
+/// Where eval looks for single-task scores when not told:
+/// `baselines.json` beside the eval folder (`runs/<pipeline>/baselines.json`).
+/// It lives outside `eval/` because eval replaces its folder whole.
+pub fn default_baselines_path(out_dir: &Path) -> PathBuf {
+    out_dir
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join(SingleTaskScores::FILE)
+}
+
 /// Scores the model bundle in `train_dir/model` on `cfg.eval.splits` of the
-/// tokenize output `data_dir`, writing `metrics.json` and `report.md` into
-/// `out_dir`.
+/// tokenize output `data_dir`, writing `metrics.json`, `report.md` and
+/// `report.html` into `out_dir`, with single-task scores from
+/// [`default_baselines_path`] when that file exists.
 pub fn run(
     cfg: &PipelineConfig,
     data_dir: &Path,
@@ -36,10 +56,39 @@ pub fn run(
     out_dir: &Path,
     force: bool,
 ) -> Result<Outcome> {
+    run_with_baselines(
+        cfg,
+        data_dir,
+        train_dir,
+        out_dir,
+        force,
+        &default_baselines_path(out_dir),
+    )
+}
+
+/// [`run`], reading single-task scores ([`SingleTaskScores`]) from
+/// `baselines` when it exists. Its contents are part of the fingerprint.
+pub fn run_with_baselines(
+    cfg: &PipelineConfig,
+    data_dir: &Path,
+    train_dir: &Path,
+    out_dir: &Path,
+    force: bool,
+    baselines: &Path,
+) -> Result<Outcome> {
     let (tokenize, tok_input) = upstream(data_dir, Stage::Tokenize)?;
     let (train, train_input) = upstream(train_dir, Stage::Train)?;
     check_lineage(data_dir, train_dir, &tok_input.fingerprint, &train)?;
-    let inputs = vec![tok_input, train_input];
+    let mut inputs = vec![tok_input, train_input];
+    let single_task = if baselines.is_file() {
+        inputs.push(InputRef {
+            name: "baselines".into(),
+            fingerprint: mtl_core::hash::sha256_file(baselines)?,
+        });
+        Some(SingleTaskScores::read(baselines)?)
+    } else {
+        None
+    };
     let fp = fingerprint(Stage::Eval, STAGE_VERSION, cfg, &inputs);
     if !force && let Some(m) = Manifest::fresh(out_dir, &fp) {
         return Ok(Outcome::Cached(m));
@@ -66,6 +115,7 @@ pub fn run(
         .iter()
         .map(|h| (h.name.clone(), h.kind))
         .collect();
+    let headlines = resolve_headlines(cfg, &heads, &bundle.labels)?;
     let split_dir = locate_split_dir(data_dir, &tokenize);
     let features = bundle.features.used();
     // Multilabel baselines need the number of labelled training texts.
@@ -78,12 +128,22 @@ pub fn run(
     }
 
     let mut tasks: BTreeMap<String, TaskMetrics> = BTreeMap::new();
+    let mut inference = std::time::Duration::ZERO;
+    let mut predicted = 0u64;
     for split in &cfg.eval.splits {
         let t_split = Instant::now();
         let path = data_dir.join(format!("{split}.parquet"));
         let data = data::load(&path, &heads, &features)?;
+        let pad_to = cfg.tokenize.pad_to;
+        let t_predict = Instant::now();
+        let preds = predict_split(&bundle, &data, cfg.eval.batch_size, pad_to, &device)?;
+        inference += t_predict.elapsed();
+        if data.windows.is_some() {
+            builder.rows(&format!("{split}_windows"), data.len() as u64);
+        }
+        let (data, preds) = windows::merge(data, preds)?;
+        predicted += data.len() as u64;
         builder.rows(split, data.len() as u64);
-        let preds = predict_split(&bundle, &data, cfg.eval.batch_size, &device)?;
         builder.timing(&format!("predict_{split}"), t_split);
 
         // Gold of words lost to truncation, read only when some were lost.
@@ -118,24 +178,28 @@ pub fn run(
                     });
                 }
             };
-            let sm = score_task(
-                &data,
-                task,
-                *kind,
+            let t_score = Instant::now();
+            let task_ref = TaskRef {
+                name: task,
+                kind: *kind,
                 labels,
-                task_preds,
-                full_words.get(task),
-                train_texts.get(task.as_str()).copied().unwrap_or(0),
-            )?;
+                headline: &headlines[task],
+                train_texts: train_texts.get(task.as_str()).copied().unwrap_or(0),
+                seed: bootstrap::seed_for(&format!("{task}/{split}")),
+            };
+            let sm = score_task(&data, &task_ref, task_preds, full_words.get(task))?;
+            builder.timing(&format!("score_{task}_{split}"), t_score);
             let entry = tasks.entry(task.clone()).or_insert_with(|| TaskMetrics {
                 kind: *kind,
-                metric: headline_metric(*kind).to_string(),
+                metric: headlines[task].name(),
                 score: sm.score,
+                ci: sm.ci,
                 baseline: sm.baseline,
                 splits: BTreeMap::new(),
             });
             if split == headline {
                 entry.score = sm.score;
+                entry.ci = sm.ci;
                 entry.baseline = sm.baseline;
             }
             entry.splits.insert(split.clone(), sm);
@@ -147,35 +211,78 @@ pub fn run(
         headline_split: headline.clone(),
         splits: cfg.eval.splits.clone(),
         tasks,
+        bootstrap: Some(BootstrapInfo::current()),
+        cost: Some(ModelCost {
+            models: 1,
+            parameters: count_parameters(&model_dir.join(mtl_model::bundle::WEIGHTS))?,
+            train_seconds: train_seconds(&train),
+            inference_seconds: inference.as_secs_f64(),
+            inference_examples: predicted,
+        }),
     };
+    let t_report = Instant::now();
+    let log = TrainLog::read(&train_dir.join(TrainLog::FILE));
+    let html = render_html(&HtmlInputs {
+        metrics: &metrics,
+        log: &log,
+        labels: &bundle.labels,
+        single_task: single_task.as_ref(),
+        baselines_path: baselines,
+    });
     let staging = StagingDir::begin(out_dir)?;
     mtl_core::fsio::write_json(&staging.path(Metrics::FILE), &metrics)?;
     mtl_core::fsio::atomic_write(
         &staging.path(REPORT_MD),
-        render_markdown(&metrics).as_bytes(),
+        render_markdown_with(&metrics, single_task.as_ref()).as_bytes(),
     )?;
+    mtl_core::fsio::atomic_write(&staging.path(REPORT_HTML), html.as_bytes())?;
+    builder.timing("report", t_report);
     let m = builder.finish(&staging, &BTreeMap::new())?;
     staging.commit()?;
     Ok(Outcome::Ran(m))
 }
 
-/// Every task's predictions for every row of one tokenize table, exactly as
-/// eval scores them (same batching, same side inputs). `mtl-predict` tests
-/// compare its own output with this.
+/// The training loop's wall time from the train manifest (`train`, else
+/// the stage's `total`).
+fn train_seconds(train: &Manifest) -> f64 {
+    let t = &train.timings_ms;
+    t.get("train")
+        .or_else(|| t.get("total"))
+        .copied()
+        .unwrap_or(0) as f64
+        / 1000.0
+}
+
+/// Every task's predictions for every example of one tokenize table,
+/// exactly as eval scores them (same batching, same side inputs, windows
+/// merged). `mtl-predict` tests compare its own output with this.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TablePredictions {
+    /// One per example (the windows of an example are one).
     pub ids: Vec<String>,
+    /// Per example, the word of each position of its token predictions
+    /// (-1 = special token): the table's `word_ids`, or for merged windows
+    /// one position per scored word. Read a word's prediction at
+    /// [`mtl_core::align::first_subtoken_positions`].
+    pub word_ids: Vec<Vec<i32>>,
     pub tasks: BTreeMap<String, RowPreds>,
 }
 
 /// Runs `bundle` over the tokenize table at `path` (e.g.
 /// `runs/<p>/tokenize/dev.parquet`), reading the `feat_*` columns its heads
-/// take as side inputs.
-pub fn predict_table(bundle: &Bundle, path: &Path, batch_size: usize) -> Result<TablePredictions> {
+/// take as side inputs, padding every batch to `pad_to` when given.
+pub fn predict_table(
+    bundle: &Bundle,
+    path: &Path,
+    batch_size: usize,
+    pad_to: Option<usize>,
+) -> Result<TablePredictions> {
     let data = data::load(path, &[], &bundle.features.used())?;
-    let tasks = predict_split(bundle, &data, batch_size, &Device::Cpu)?;
+    let tasks = predict_split(bundle, &data, batch_size, pad_to, &Device::Cpu)?;
+    let (data, tasks) = windows::merge(data, tasks)?;
     Ok(TablePredictions {
         ids: data.ids,
+        word_ids: data.word_ids,
         tasks,
     })
 }
@@ -185,16 +292,40 @@ fn predict_split(
     bundle: &Bundle,
     data: &SplitData,
     batch_size: usize,
+    pad_to: Option<usize>,
     device: &Device,
 ) -> Result<BTreeMap<String, RowPreds>> {
     let fail = |e| model_error(&bundle.dir, e);
     predict_rows(&data.path, &data.input_ids, batch_size, |idx, rows| {
         let values: Vec<&BTreeMap<String, f32>> = idx.iter().map(|&i| &data.features[i]).collect();
-        let batch = Batch::pad(rows, device)
+        let batch = Batch::padded(rows, pad_to, device)
             .and_then(|b| b.with_features(&bundle.features, &values))
             .map_err(fail)?;
         bundle.predict(&batch).map_err(fail)
     })
+}
+
+/// Each head's headline metric, from its task's `metric` in the config.
+/// A bad name or label is a config error at `tasks[i].metric`.
+fn resolve_headlines(
+    cfg: &PipelineConfig,
+    heads: &[(String, TaskKind)],
+    labels: &LabelSet,
+) -> Result<BTreeMap<String, Headline>> {
+    let mut out = BTreeMap::new();
+    for (task, kind) in heads {
+        let vocab = &labels.get(task)?.labels;
+        let configured = cfg.tasks.iter().enumerate().find(|(_, t)| &t.name == task);
+        let metric = configured.and_then(|(_, t)| t.metric.as_ref());
+        let h =
+            Headline::resolve(*kind, metric, vocab).map_err(|message| CoreError::ConfigValue {
+                path: cfg.source.path.clone(),
+                key: format!("tasks[{}].metric", configured.map_or(0, |(i, _)| i)),
+                message,
+            })?;
+        out.insert(task.clone(), h);
+    }
+    Ok(out)
 }
 
 fn model_error(dir: &Path, e: mtl_model::Error) -> Error {

@@ -206,6 +206,7 @@ fn write_train(dir: &Path) {
             hidden_dim: 8,
             layers: 1,
             dropout: 0.0,
+            ..Default::default()
         },
         tasks: heads,
     };
@@ -216,6 +217,7 @@ fn write_train(dir: &Path) {
         preprocess: Preprocess {
             clean: BTreeMap::new(),
             max_length: 8,
+            ..Default::default()
         },
     };
     let staging = StagingDir::begin(dir).unwrap();
@@ -349,10 +351,11 @@ fn side_inputs_from_the_table_reach_the_model() {
     let f = fixture();
     let bundle = Bundle::load(&f.run.join("train/model"), &Device::Cpu).unwrap();
     let dev = f.run.join("tokenize/dev.parquet");
-    let a = predict_table(&bundle, &dev, 2).unwrap();
+    let a = predict_table(&bundle, &dev, 2, None).unwrap();
     assert_eq!(a.ids, ["d1", "d2", "d3", "d4"]);
-    // Batching does not change the predictions.
-    let b = predict_table(&bundle, &dev, 64).unwrap();
+    // Batching, and padding every batch to a fixed length, do not change
+    // the predictions.
+    let b = predict_table(&bundle, &dev, 64, Some(10)).unwrap();
     let RowPreds::Regression(va) = &a.tasks["stars"] else {
         panic!("{:?}", a.tasks)
     };
@@ -366,7 +369,10 @@ fn side_inputs_from_the_table_reach_the_model() {
     // Other upper-case ratios, same tokens: the regression head (whose only
     // side input is upper_ratio) must predict something else.
     write_parquet(&mut dev_table(&[5.0, -3.0, 9.0, 0.7]), &dev).unwrap();
-    let c = predict_table(&bundle, &dev, 2).unwrap();
+    let c = predict_table(&bundle, &dev, 2, None).unwrap();
+    let err = predict_table(&bundle, &dev, 2, Some(2)).unwrap_err();
+    let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+    assert!(chain.contains("pad_to = 2"), "{chain}");
     let RowPreds::Regression(vc) = &c.tasks["stars"] else {
         panic!()
     };

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 use mtl_core::artifact::write_parquet;
+use mtl_core::config::HeadlineMetric;
 use mtl_core::{
     InputRef, LabelSet, ManifestBuilder, Outcome, PipelineConfig, Stage, StagingDir, TaskKind,
     TaskLabels,
@@ -163,6 +164,7 @@ fn write_train(dir: &Path, tokenize_fp: &str) {
             hidden_dim: 8,
             layers: 1,
             dropout: 0.0,
+            ..Default::default()
         },
         tasks: vec![
             HeadSpec::new("ner", TaskKind::Spans, 3),
@@ -176,6 +178,7 @@ fn write_train(dir: &Path, tokenize_fp: &str) {
         preprocess: Preprocess {
             clean: BTreeMap::new(),
             max_length: 8,
+            ..Default::default()
         },
     };
     let staging = StagingDir::begin(dir).unwrap();
@@ -332,4 +335,114 @@ fn missing_split_table_names_the_file() {
     let err = go(&f, false).unwrap_err().to_string();
     assert!(err.contains("test.parquet"), "{err}");
     assert!(!f.run.join("eval").exists(), "nothing half-written");
+}
+
+#[test]
+fn configured_headline_with_interval_and_html_report() {
+    let mut f = fixture();
+    f.cfg.tasks[0].metric = Some(HeadlineMetric::F1Of {
+        f1_of: vec!["pos".into()],
+    });
+    std::fs::write(
+        f.run.join("train/log.jsonl"),
+        "{\"step\":0,\"loss\":2.0,\"tasks\":{\"s\":0.7,\"ner\":1.3}}\n\
+         {\"step\":1,\"loss\":1.5,\"task\":\"s\",\"tasks\":{\"s\":0.5},\"future\":{}}\n\
+         not json\n\
+         {\"step\":2,\"dev_score\":{\"s\":0.5,\"ner\":0.25},\"train_loss\":1.7}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        f.run.join("baselines.json"),
+        r#"{"tasks": {"s": {"metric": "f1_of(pos)", "split": "dev", "score": 0.4, "ci": [0.2, 0.6]},
+            "ner": {"metric": "accuracy", "score": 0.9}}}"#,
+    )
+    .unwrap();
+    let outcome = go(&f, false).unwrap();
+    let names: Vec<&str> = outcome
+        .manifest()
+        .inputs
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(names, ["tokenize", "train", "baselines"]);
+    assert!(outcome.manifest().outputs.contains_key("report.html"));
+
+    let metrics = Metrics::read(&f.run.join("eval")).unwrap();
+    let s = &metrics.tasks["s"];
+    assert_eq!(s.metric, "f1_of(pos)");
+    let dev = &s.splits["dev"];
+    let TaskDetail::Classification(c) = &dev.metrics else {
+        panic!("{dev:?}")
+    };
+    assert_eq!(dev.score, c.per_class[1].f1, "the headline is F1 of pos");
+    let [lo, hi] = dev.ci.expect("an interval");
+    assert!(0.0 <= lo && lo <= hi && hi <= 1.0, "{lo} {hi}");
+    assert_eq!(s.ci, dev.ci);
+    assert!(metrics.tasks["ner"].splits["test"].ci.is_some());
+    assert_eq!(metrics.bootstrap.as_ref().unwrap().resamples, 1000);
+
+    let table = mtl_eval::render_table(&metrics);
+    assert!(table.contains(&format!("[{lo:.3}, {hi:.3}]")), "{table}");
+    let md = std::fs::read_to_string(f.run.join("eval/report.md")).unwrap();
+    assert!(
+        md.contains("f1_of(pos)") && md.contains("bootstrap"),
+        "{md}"
+    );
+
+    let html = std::fs::read_to_string(f.run.join("eval/report.html")).unwrap();
+    let svgs = html.matches("<svg").count();
+    assert!(
+        html.contains(&format!("<meta name=\"mtl-charts\" content=\"{svgs}\">")),
+        "{svgs} charts"
+    );
+    // Scores, two tasks' curves, one confusion matrix, two distributions.
+    assert_eq!(svgs, 6, "{html}");
+    assert_eq!(html.matches("data-chart=\"curve\"").count(), 2);
+    assert_eq!(html.matches("data-chart=\"confusion\"").count(), 1);
+    assert!(html.contains("single-task") && html.contains("0.400 [0.200, 0.600]"));
+    assert!(html.contains("1 line(s) of the training log were not JSON"));
+    assert!(
+        html.contains("single-task score is accuracy, not entity_f1"),
+        "an unlike single-task score is flagged, not compared"
+    );
+    assert!(
+        !html.contains("http://") || !html.contains("src="),
+        "no external resource"
+    );
+    assert!(!html.contains("<script"));
+    assert!(!html.contains("NaN"));
+
+    // The baselines file is an input: changing it re-runs eval.
+    assert!(matches!(go(&f, false).unwrap(), Outcome::Cached(_)));
+    std::fs::write(f.run.join("baselines.json"), r#"{"tasks": {}}"#).unwrap();
+    assert!(matches!(go(&f, false).unwrap(), Outcome::Ran(_)));
+}
+
+#[test]
+fn unknown_metric_or_label_is_a_config_error() {
+    let mut f = fixture();
+    f.cfg.tasks[0].metric = Some(HeadlineMetric::Named("f2".into()));
+    let err = go(&f, false).unwrap_err().to_string();
+    assert!(
+        err.contains("tasks[0].metric") && err.contains("f2"),
+        "{err}"
+    );
+    f.cfg.tasks[0].metric = Some(HeadlineMetric::F1Of {
+        f1_of: vec!["ironic".into()],
+    });
+    let err = go(&f, false).unwrap_err().to_string();
+    assert!(
+        err.contains("tasks[0].metric") && err.contains("ironic"),
+        "{err}"
+    );
+    f.cfg.tasks[0].metric = None;
+    f.cfg.tasks[1].metric = Some(HeadlineMetric::F1Of {
+        f1_of: vec!["B-PER".into()],
+    });
+    let err = go(&f, false).unwrap_err().to_string();
+    assert!(
+        err.contains("tasks[1].metric") && err.contains("f1_of"),
+        "{err}"
+    );
+    assert!(!f.run.join("eval").exists());
 }

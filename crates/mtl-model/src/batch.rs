@@ -1,6 +1,7 @@
 //! Per-batch padding and side inputs. Artifacts store unpadded id lists; a
-//! batch pads to its own longest row, so length-sorted batches waste little
-//! work.
+//! batch pads to its own longest row ([`Batch::pad`]), so length-sorted
+//! batches waste little work, or to a fixed length ([`Batch::pad_to`],
+//! `tokenize.pad_to`) for deterministic shapes.
 //!
 //! Sentence-level heads can take side inputs (clean-stage features, see
 //! `features.json`). Build a batch with them in two steps:
@@ -38,11 +39,37 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Pads every row to the batch's longest row.
     pub fn pad(rows: &[&[u32]], device: &Device) -> Result<Batch> {
+        Self::padded(rows, None, device)
+    }
+
+    /// Pads every row to exactly `len` positions; a row longer than `len`
+    /// is an error naming both lengths.
+    pub fn pad_to(rows: &[&[u32]], len: usize, device: &Device) -> Result<Batch> {
+        Self::padded(rows, Some(len), device)
+    }
+
+    /// [`Batch::pad_to`] with `Some(len)`, [`Batch::pad`] with `None`: the
+    /// form to call with `tokenize.pad_to` as it is.
+    pub fn padded(rows: &[&[u32]], pad_to: Option<usize>, device: &Device) -> Result<Batch> {
         if rows.is_empty() {
             return Err(Error::Invalid("cannot build an empty batch".into()));
         }
-        let t = rows.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
+        let longest = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+        let t = match pad_to {
+            None => longest.max(1),
+            Some(0) => return Err(Error::Invalid("pad_to must be at least 1".into())),
+            Some(n) => {
+                if let Some(i) = rows.iter().position(|r| r.len() > n) {
+                    return Err(Error::Invalid(format!(
+                        "batch row {i} has {} sub-tokens, more than pad_to = {n}",
+                        rows[i].len()
+                    )));
+                }
+                n
+            }
+        };
         let b = rows.len();
         let mut ids = vec![0u32; b * t];
         let mut mask = vec![0f32; b * t];
@@ -179,6 +206,38 @@ mod tests {
             ("upper_ratio".to_string(), upper),
             ("digit_ratio".to_string(), 9.0),
         ])
+    }
+
+    #[test]
+    fn pad_to_gives_a_fixed_width() {
+        let d = Device::Cpu;
+        let b = Batch::pad_to(&[&[1, 2], &[3]], 5, &d).unwrap();
+        assert_eq!(b.input_ids.dims(), [2, 5]);
+        assert_eq!(b.max_len(), 5);
+        assert_eq!(b.lengths, vec![2, 1]);
+        assert_eq!(
+            b.input_ids.to_vec2::<u32>().unwrap(),
+            [[1, 2, 0, 0, 0], [3, 0, 0, 0, 0]]
+        );
+        assert_eq!(
+            b.mask.to_vec2::<f32>().unwrap(),
+            [[1.0, 1.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0, 0.0]]
+        );
+        assert_eq!(b.token_targets(&[Some(&[7, 8]), None]).len(), 10);
+        // Without pad_to, the longest row decides.
+        let b = Batch::padded(&[&[1, 2], &[3]], None, &d).unwrap();
+        assert_eq!(b.input_ids.dims(), [2, 2]);
+        // Exactly pad_to is fine; longer is an error naming the lengths.
+        assert!(Batch::pad_to(&[&[1, 2, 3]], 3, &d).is_ok());
+        let err = Batch::pad_to(&[&[1], &[1, 2, 3, 4]], 3, &d)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("row 1") && err.contains("4 sub-tokens") && err.contains("pad_to = 3"),
+            "{err}"
+        );
+        assert!(Batch::pad_to(&[&[]], 0, &d).is_err());
     }
 
     #[test]

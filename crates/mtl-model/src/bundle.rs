@@ -281,6 +281,7 @@ mod tests {
             preprocess: Preprocess {
                 clean: BTreeMap::new(),
                 max_length: 16,
+                ..Default::default()
             },
         };
         save(

@@ -1,6 +1,7 @@
-//! The multi-task model shared by train, eval and predict: a BiLSTM encoder,
-//! one head per task (classification, tagging/spans, multilabel,
-//! regression; sentence heads may take standardized side-input features),
+//! The multi-task model shared by train, eval and predict: a shared encoder
+//! (BiLSTM, BiGRU or pre-LN transformer), one head per task (classification,
+//! tagging/spans, multilabel, regression; sentence heads may take
+//! standardized side-input features),
 //! masked and class-weighted losses, per-batch padding, and the model bundle
 //! (weights, spec, tokenizer, labels and features in one folder).
 //!
@@ -17,6 +18,7 @@ mod error;
 pub mod heads;
 pub mod loss;
 pub mod model;
+mod norm;
 mod params;
 pub mod spec;
 

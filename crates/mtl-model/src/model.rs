@@ -1,6 +1,7 @@
 //! The multi-task model: one shared encoder, one head per task.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
@@ -8,16 +9,21 @@ use mtl_core::TaskKind;
 use rand::rngs::StdRng;
 
 use crate::batch::{Batch, Targets};
-use crate::encoder::BiLstmEncoder;
+use crate::encoder::{BertConfig, Encoder, bert};
 use crate::error::{Error, Result};
 use crate::heads::Head;
 use crate::loss::{masked_binary_cross_entropy, masked_cross_entropy, masked_mse};
 use crate::params::ParamStore;
-use crate::spec::{HeadSpec, ModelSpec};
+use crate::spec::{BERT, HeadSpec, ModelSpec};
+
+/// Every encoder parameter's name starts with `encoder.` (a trainer that
+/// freezes the encoder, or gives it its own learning rate, selects them by
+/// it); heads' with `heads.<task>.`.
+pub const ENCODER_SCOPE: &str = "encoder";
 
 pub struct MultiTaskModel {
     pub spec: ModelSpec,
-    encoder: BiLstmEncoder,
+    encoder: Encoder,
     heads: Vec<(HeadSpec, Head)>,
 }
 
@@ -35,14 +41,8 @@ impl MultiTaskModel {
     /// Builds the model with seeded random weights; the `VarMap` holds every
     /// trainable parameter (for the optimizer, saving and loading).
     pub fn new(spec: &ModelSpec, seed: u64, device: &Device) -> Result<(Self, VarMap)> {
-        if spec.encoder.kind != "bilstm" {
-            return Err(Error::Invalid(format!(
-                "unknown encoder `{}`",
-                spec.encoder.kind
-            )));
-        }
         let mut p = ParamStore::new(seed, device);
-        let encoder = p.scoped("encoder", |p| BiLstmEncoder::new(p, &spec.encoder))?;
+        let encoder = p.scoped(ENCODER_SCOPE, |p| Encoder::new(p, &spec.encoder))?;
         let width = spec.encoder.output_dim();
         let mut heads = Vec::new();
         for h in &spec.tasks {
@@ -66,6 +66,45 @@ impl MultiTaskModel {
         ))
     }
 
+    /// [`MultiTaskModel::new`], then the pretrained checkpoint in `dir`
+    /// (`model.safetensors`) copied into the encoder's variables; the heads
+    /// keep their seeded weights. `spec.encoder` must be the checkpoint's
+    /// (`EncoderSpec::from_pretrained(.., dir)`). The folder is needed only
+    /// here: a saved bundle holds every weight.
+    pub fn with_pretrained(
+        spec: &ModelSpec,
+        seed: u64,
+        device: &Device,
+        dir: &Path,
+    ) -> Result<(Self, VarMap)> {
+        if spec.encoder.kind != BERT {
+            return Err(Error::Invalid(format!(
+                "only the {BERT} encoder loads pretrained weights, not `{}`",
+                spec.encoder.kind
+            )));
+        }
+        let from_dir = BertConfig::read(dir)?.encoder_spec(spec.encoder.dropout);
+        if from_dir != spec.encoder {
+            return Err(Error::Bundle {
+                path: dir.join(bert::CONFIG_FILE),
+                message: format!(
+                    "describes another encoder than the model spec's: {from_dir:?} vs {:?}",
+                    spec.encoder
+                ),
+            });
+        }
+        let (model, varmap) = Self::new(spec, seed, device)?;
+        bert::load_weights(&varmap, ENCODER_SCOPE, &bert::weights_file(dir))?;
+        Ok((model, varmap))
+    }
+
+    /// The shared encoder's output, `(B, T, spec.encoder.output_dim())`:
+    /// what every head reads (e.g. for sentence embeddings by mean
+    /// pooling). `rng` turns dropout on.
+    pub fn encode(&self, batch: &Batch, rng: Option<&mut StdRng>) -> Result<Tensor> {
+        self.encoder.forward(&batch.input_ids, &batch.mask, rng)
+    }
+
     /// Raw outputs per task: logits `(B, C)` for classification and
     /// multilabel, `(B, T, C)` for token tasks, and standardized values
     /// `(B,)` for regression. `rng` turns dropout on. A head that takes side
@@ -75,7 +114,7 @@ impl MultiTaskModel {
         batch: &Batch,
         rng: Option<&mut StdRng>,
     ) -> Result<BTreeMap<String, Tensor>> {
-        let encoded = self.encoder.forward(&batch.input_ids, &batch.mask, rng)?;
+        let encoded = self.encode(batch, rng)?;
         let mut out = BTreeMap::new();
         for (spec, head) in &self.heads {
             let k = spec.features.len();
@@ -164,16 +203,49 @@ pub(crate) mod tests {
     use mtl_core::task::TargetStats;
     use rand::{Rng, SeedableRng};
 
+    use crate::encoder::bert::tests::Checkpoint;
+    use crate::spec::{BIGRU, BILSTM, BertSpec, TRANSFORMER};
+
+    /// Every encoder kind.
+    pub(crate) const ENCODERS: [&str; 4] = [BILSTM, BIGRU, TRANSFORMER, BERT];
+
     pub(crate) fn tiny_spec(layers: usize) -> ModelSpec {
-        ModelSpec {
-            encoder: EncoderSpec {
-                kind: "bilstm".into(),
+        tiny_spec_of(BILSTM, layers)
+    }
+
+    /// A tiny model with the given encoder, a classification and a spans
+    /// head.
+    pub(crate) fn tiny_spec_of(kind: &str, layers: usize) -> ModelSpec {
+        let encoder = if kind == TRANSFORMER || kind == BERT {
+            EncoderSpec {
+                kind: kind.into(),
+                vocab_size: 20,
+                hidden_dim: 8,
+                heads: 2,
+                ff_dim: Some(12),
+                layers,
+                dropout: 0.1,
+                max_positions: 16,
+                bert: (kind == BERT).then(|| BertSpec {
+                    type_vocab_size: 2,
+                    layer_norm_eps: 1e-12,
+                    hidden_act: "gelu".into(),
+                }),
+                ..Default::default()
+            }
+        } else {
+            EncoderSpec {
+                kind: kind.into(),
                 vocab_size: 20,
                 embedding_dim: 6,
                 hidden_dim: 5,
                 layers,
                 dropout: 0.1,
-            },
+                ..Default::default()
+            }
+        };
+        ModelSpec {
+            encoder,
             tasks: vec![
                 HeadSpec::new("sent", TaskKind::Classification, 3),
                 HeadSpec::new("tags", TaskKind::Spans, 4),
@@ -183,7 +255,11 @@ pub(crate) mod tests {
 
     /// Every head kind; the sentence-level ones take side inputs.
     pub(crate) fn all_kinds_spec(layers: usize) -> ModelSpec {
-        let mut spec = tiny_spec(layers);
+        all_kinds_spec_of(BILSTM, layers)
+    }
+
+    pub(crate) fn all_kinds_spec_of(kind: &str, layers: usize) -> ModelSpec {
+        let mut spec = tiny_spec_of(kind, layers);
         spec.tasks[0].features = vec!["n_words".into()];
         let mut ml = HeadSpec::new("topics", TaskKind::Multilabel, 3);
         ml.features = vec!["n_words".into(), "upper_ratio".into()];
@@ -262,25 +338,33 @@ pub(crate) mod tests {
     /// parameter must be seen to receive a non-zero gradient.
     #[test]
     fn every_parameter_receives_a_gradient() {
-        for layers in [1, 2] {
-            let d = Device::Cpu;
-            let (model, varmap) = MultiTaskModel::new(&tiny_spec(layers), 7, &d).unwrap();
-            let b = Batch::pad(&[&[1, 4, 5, 6, 2], &[1, 7, 2]], &d).unwrap();
-            let targets = batch_and_targets(&b);
-            let mut rng = StdRng::seed_from_u64(1);
-            let (loss, parts) = model
-                .loss(&b, &targets, &LossWeights::default(), Some(&mut rng))
-                .unwrap()
-                .unwrap();
-            assert_eq!(parts.len(), 2);
-            let norms = grad_norms(&loss, &varmap);
-            assert!(
-                norms.len() >= 5 + 6 * layers,
-                "unexpected parameter count {}",
-                norms.len()
-            );
-            for (name, norm) in norms {
-                assert!(norm > 0.0, "{name}: zero gradient");
+        for kind in ENCODERS {
+            for layers in [1, 2] {
+                let d = Device::Cpu;
+                let (model, varmap) =
+                    MultiTaskModel::new(&tiny_spec_of(kind, layers), 7, &d).unwrap();
+                let b = Batch::pad(&[&[1, 4, 5, 6, 2], &[1, 7, 2]], &d).unwrap();
+                let targets = batch_and_targets(&b);
+                let mut rng = StdRng::seed_from_u64(1);
+                let (loss, parts) = model
+                    .loss(&b, &targets, &LossWeights::default(), Some(&mut rng))
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(parts.len(), 2);
+                let norms = grad_norms(&loss, &varmap);
+                // Two heads of two parameters each, plus the encoder's.
+                let encoder = match kind {
+                    BILSTM => 1 + 2 * 3 * layers,
+                    BIGRU => 1 + 2 * 4 * layers,
+                    TRANSFORMER => 2 + 13 * layers + 2,
+                    // Three tables and a norm; per layer four projections
+                    // (the key without bias), two norms and two dense.
+                    _ => 5 + 15 * layers,
+                };
+                assert_eq!(norms.len(), 4 + encoder, "{kind}: {:?}", norms.keys());
+                for (name, norm) in norms {
+                    assert!(norm > 0.0, "{kind}, {layers} layers: {name}: zero gradient");
+                }
             }
         }
     }
@@ -289,60 +373,68 @@ pub(crate) mod tests {
     /// weights in play.
     #[test]
     fn every_parameter_of_every_head_kind_receives_a_gradient() {
-        for layers in [1, 2] {
-            let d = Device::Cpu;
-            let (model, varmap) = MultiTaskModel::new(&all_kinds_spec(layers), 7, &d).unwrap();
-            let b = Batch::pad(&[&[1, 4, 5, 6, 2], &[1, 7, 2], &[1, 9, 9, 2]], &d)
-                .unwrap()
-                .with_features(
-                    &all_kinds_features(),
-                    &[
-                        raw_features(3.0, 0.1),
-                        raw_features(1.0, 0.9),
-                        raw_features(2.0, 0.4),
-                    ],
-                )
-                .unwrap();
-            let mut targets = BTreeMap::new();
-            targets.insert("sent".to_string(), Targets::Sentence(vec![0, 2, -1]));
-            let tags: Vec<Option<&[i32]>> = vec![Some(&[-100, 1, 2, 3, -100]), None, None];
-            targets.insert("tags".to_string(), Targets::Token(b.token_targets(&tags)));
-            let pos: Vec<Option<&[i32]>> =
-                vec![None, Some(&[-100, 1, -100]), Some(&[-100, 0, 1, -100])];
-            targets.insert("pos".to_string(), Targets::Token(b.token_targets(&pos)));
-            targets.insert(
-                "topics".to_string(),
-                Targets::Multilabel(vec![Some(vec![0, 2]), Some(vec![]), None]),
-            );
-            targets.insert(
-                "score".to_string(),
-                Targets::Regression(vec![None, Some(5.0), Some(1.5)]),
-            );
-            let weights = LossWeights {
-                tasks: BTreeMap::from([("score".to_string(), 0.5)]),
-                classes: BTreeMap::from([
-                    ("sent".to_string(), vec![1.0, 2.0, 0.5]),
-                    ("tags".to_string(), vec![1.0, 1.0, 3.0, 1.0]),
-                ]),
-            };
-            let mut rng = StdRng::seed_from_u64(1);
-            let (loss, parts) = model
-                .loss(&b, &targets, &weights, Some(&mut rng))
-                .unwrap()
-                .unwrap();
-            assert_eq!(parts.len(), 5, "{parts:?}");
-            let norms = grad_norms(&loss, &varmap);
-            for head in ["sent", "tags", "topics", "pos", "score"] {
-                for p in ["weight", "bias"] {
-                    assert!(
-                        norms.contains_key(&format!("heads.{head}.{p}")),
-                        "{head}.{p}"
-                    );
-                }
+        for (kind, layers) in ENCODERS.iter().flat_map(|k| [(*k, 1), (*k, 2)]) {
+            let (model, varmap) =
+                MultiTaskModel::new(&all_kinds_spec_of(kind, layers), 7, &Device::Cpu).unwrap();
+            assert_all_kinds_learn(&model, &varmap, &format!("{kind}, {layers} layers"));
+        }
+    }
+
+    /// One backward pass over a batch that every head of
+    /// [`all_kinds_spec_of`] has targets in: every parameter's gradient is
+    /// non-zero.
+    pub(crate) fn assert_all_kinds_learn(model: &MultiTaskModel, varmap: &VarMap, what: &str) {
+        let d = Device::Cpu;
+        let b = Batch::pad(&[&[1, 4, 5, 6, 2], &[1, 7, 2], &[1, 9, 9, 2]], &d)
+            .unwrap()
+            .with_features(
+                &all_kinds_features(),
+                &[
+                    raw_features(3.0, 0.1),
+                    raw_features(1.0, 0.9),
+                    raw_features(2.0, 0.4),
+                ],
+            )
+            .unwrap();
+        let mut targets = BTreeMap::new();
+        targets.insert("sent".to_string(), Targets::Sentence(vec![0, 2, -1]));
+        let tags: Vec<Option<&[i32]>> = vec![Some(&[-100, 1, 2, 3, -100]), None, None];
+        targets.insert("tags".to_string(), Targets::Token(b.token_targets(&tags)));
+        let pos: Vec<Option<&[i32]>> =
+            vec![None, Some(&[-100, 1, -100]), Some(&[-100, 0, 1, -100])];
+        targets.insert("pos".to_string(), Targets::Token(b.token_targets(&pos)));
+        targets.insert(
+            "topics".to_string(),
+            Targets::Multilabel(vec![Some(vec![0, 2]), Some(vec![]), None]),
+        );
+        targets.insert(
+            "score".to_string(),
+            Targets::Regression(vec![None, Some(5.0), Some(1.5)]),
+        );
+        let weights = LossWeights {
+            tasks: BTreeMap::from([("score".to_string(), 0.5)]),
+            classes: BTreeMap::from([
+                ("sent".to_string(), vec![1.0, 2.0, 0.5]),
+                ("tags".to_string(), vec![1.0, 1.0, 3.0, 1.0]),
+            ]),
+        };
+        let mut rng = StdRng::seed_from_u64(1);
+        let (loss, parts) = model
+            .loss(&b, &targets, &weights, Some(&mut rng))
+            .unwrap()
+            .unwrap();
+        assert_eq!(parts.len(), 5, "{what}: {parts:?}");
+        let norms = grad_norms(&loss, varmap);
+        for head in ["sent", "tags", "topics", "pos", "score"] {
+            for p in ["weight", "bias"] {
+                assert!(
+                    norms.contains_key(&format!("heads.{head}.{p}")),
+                    "{what}: {head}.{p}"
+                );
             }
-            for (name, norm) in norms {
-                assert!(norm > 0.0, "{name}: zero gradient");
-            }
+        }
+        for (name, norm) in norms {
+            assert!(norm > 0.0, "{what}: {name}: zero gradient");
         }
     }
 
@@ -481,24 +573,195 @@ pub(crate) mod tests {
 
     #[test]
     fn padding_does_not_change_a_row_in_eval_mode() {
-        let d = Device::Cpu;
-        let (model, _) = MultiTaskModel::new(&tiny_spec(1), 3, &d).unwrap();
-        let alone = Batch::pad(&[&[1, 7, 2]], &d).unwrap();
-        let padded = Batch::pad(&[&[1, 7, 2], &[1, 4, 5, 6, 8, 9, 2]], &d).unwrap();
-        let a = model.forward(&alone, None).unwrap();
-        let p = model.forward(&padded, None).unwrap();
-        let sa = a["sent"].to_vec2::<f32>().unwrap();
-        let sp = p["sent"].to_vec2::<f32>().unwrap();
-        for (x, y) in sa[0].iter().zip(&sp[0]) {
-            assert!((x - y).abs() < 1e-5, "sentence logits changed with padding");
-        }
-        let ta = a["tags"].to_vec3::<f32>().unwrap();
-        let tp = p["tags"].to_vec3::<f32>().unwrap();
-        for pos in 0..3 {
-            for (x, y) in ta[0][pos].iter().zip(&tp[0][pos]) {
-                assert!((x - y).abs() < 1e-5, "token logits changed with padding");
+        for kind in ENCODERS {
+            let d = Device::Cpu;
+            let (model, _) = MultiTaskModel::new(&tiny_spec_of(kind, 2), 3, &d).unwrap();
+            let alone = Batch::pad(&[&[1, 7, 2]], &d).unwrap();
+            let padded = Batch::pad(&[&[1, 7, 2], &[1, 4, 5, 6, 8, 9, 2]], &d).unwrap();
+            let a = model.forward(&alone, None).unwrap();
+            let p = model.forward(&padded, None).unwrap();
+            let sa = a["sent"].to_vec2::<f32>().unwrap();
+            let sp = p["sent"].to_vec2::<f32>().unwrap();
+            for (x, y) in sa[0].iter().zip(&sp[0]) {
+                assert!(
+                    (x - y).abs() < 1e-5,
+                    "{kind}: sentence logits changed with padding"
+                );
+            }
+            let ta = a["tags"].to_vec3::<f32>().unwrap();
+            let tp = p["tags"].to_vec3::<f32>().unwrap();
+            for pos in 0..3 {
+                for (x, y) in ta[0][pos].iter().zip(&tp[0][pos]) {
+                    assert!(
+                        (x - y).abs() < 1e-5,
+                        "{kind}: token logits changed with padding"
+                    );
+                }
             }
         }
+    }
+
+    /// Each encoder learns a toy tagging task within a few dozen steps. The
+    /// tag of a token is its id's parity plus 2 if token 3 occurs anywhere
+    /// in the row, so a token's tag depends on context the encoder must
+    /// carry (recurrence or attention), not on its own embedding alone.
+    #[test]
+    fn every_encoder_learns_a_toy_tagging_task() {
+        use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+        let d = Device::Cpu;
+        let mut rng = StdRng::seed_from_u64(5);
+        let rows: Vec<Vec<u32>> = (0..48)
+            .map(|_| {
+                let len = rng.random_range(3..8);
+                (0..len).map(|_| rng.random_range(3..12)).collect()
+            })
+            .collect();
+        let tags: Vec<Vec<i32>> = rows
+            .iter()
+            .map(|r| {
+                let has3 = if r.contains(&3) { 2 } else { 0 };
+                r.iter().map(|&id| (id % 2) as i32 + has3).collect()
+            })
+            .collect();
+        let ids: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
+        let b = Batch::pad(&ids, &d).unwrap();
+        let tag_rows: Vec<Option<&[i32]>> = tags.iter().map(|t| Some(t.as_slice())).collect();
+        let targets = BTreeMap::from([(
+            "tags".to_string(),
+            Targets::Token(b.token_targets(&tag_rows)),
+        )]);
+        for kind in ENCODERS {
+            let mut spec = tiny_spec_of(kind, 1);
+            spec.encoder.dropout = 0.0;
+            spec.encoder.hidden_dim = 16;
+            spec.encoder.embedding_dim = 16;
+            spec.encoder.ff_dim = Some(32);
+            spec.tasks.retain(|h| h.name == "tags");
+            let (model, varmap) = MultiTaskModel::new(&spec, 3, &d).unwrap();
+            let mut opt = AdamW::new(
+                varmap.all_vars(),
+                ParamsAdamW {
+                    lr: 0.02,
+                    weight_decay: 0.0,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            let w = LossWeights::default();
+            let (_, first) = model.loss(&b, &targets, &w, None).unwrap().unwrap();
+            for _ in 0..40 {
+                let (loss, _) = model.loss(&b, &targets, &w, None).unwrap().unwrap();
+                opt.backward_step(&loss).unwrap();
+            }
+            let (_, last) = model.loss(&b, &targets, &w, None).unwrap().unwrap();
+            eprintln!("{kind}: {} -> {}", first["tags"], last["tags"]);
+            assert!(
+                last["tags"] < first["tags"] * 0.3,
+                "{kind}: {first:?} -> {last:?}"
+            );
+            let out = crate::bundle::predict(&model, &b).unwrap();
+            let TaskOutput::Token { label, .. } = &out["tags"] else {
+                panic!("{:?}", out["tags"])
+            };
+            let (mut right, mut all) = (0, 0);
+            for (l, t) in label.iter().zip(&tags) {
+                // Batch::pad adds no specials: position i is token i.
+                for (p, y) in l.iter().zip(t) {
+                    right += usize::from(*p as i32 == *y);
+                    all += 1;
+                }
+            }
+            assert!(right * 10 >= all * 9, "{kind}: {right}/{all} tags right");
+        }
+    }
+
+    /// Save, load and predict: the loaded model gives the same outputs.
+    #[test]
+    fn every_encoder_round_trips_through_a_bundle() {
+        use crate::bundle::{self, Bundle, BundleMeta};
+        use crate::spec::Preprocess;
+        use mtl_core::{LabelSet, TaskLabels};
+        let d = Device::Cpu;
+        for kind in ENCODERS {
+            let dir = tempfile::tempdir().unwrap();
+            let spec = all_kinds_spec_of(kind, 2);
+            let (model, varmap) = MultiTaskModel::new(&spec, 11, &d).unwrap();
+            let mut labels = LabelSet::default();
+            for h in &spec.tasks {
+                labels.tasks.insert(
+                    h.name.clone(),
+                    TaskLabels {
+                        kind: h.kind,
+                        scheme: None,
+                        labels: (0..h.num_labels).map(|i| format!("l{i}")).collect(),
+                        train_counts: vec![1; h.num_labels],
+                        class_weights: None,
+                        target: h.target,
+                    },
+                );
+            }
+            let tok = dir.path().join("tok.json");
+            std::fs::write(&tok, "{}").unwrap();
+            let meta = BundleMeta {
+                format_version: bundle::FORMAT_VERSION,
+                spec: spec.clone(),
+                preprocess: Preprocess {
+                    clean: BTreeMap::new(),
+                    max_length: 16,
+                    ..Default::default()
+                },
+            };
+            let out = dir.path().join("model");
+            bundle::save(&out, &meta, &varmap, &tok, &labels, &all_kinds_features()).unwrap();
+            let loaded = Bundle::load(&out, &d).unwrap();
+            assert_eq!(loaded.spec, spec, "{kind}");
+            let batch = Batch::pad(&[&[1, 4, 2], &[1, 5, 6, 7, 9, 2]], &d)
+                .unwrap()
+                .with_features(
+                    &loaded.features,
+                    &[raw_features(1.0, 0.0), raw_features(4.0, 1.0)],
+                )
+                .unwrap();
+            let want = model.forward(&batch, None).unwrap();
+            let got = loaded.model.forward(&batch, None).unwrap();
+            for (task, w) in &want {
+                let w = w.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let g = got[task].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                assert_eq!(w, g, "{kind}: task {task}");
+            }
+            assert_eq!(
+                bundle::predict(&model, &batch).unwrap(),
+                loaded.predict(&batch).unwrap(),
+                "{kind}"
+            );
+            // A differently seeded model does differ, so the test can fail.
+            let (other, _) = MultiTaskModel::new(&spec, 12, &d).unwrap();
+            let o = other.forward(&batch, None).unwrap()["sent"]
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let w = want["sent"]
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            assert_ne!(o, w, "{kind}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_encoder_is_an_error() {
+        let mut spec = tiny_spec(1);
+        spec.encoder.kind = "cnn".into();
+        let err = MultiTaskModel::new(&spec, 1, &Device::Cpu)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("`cnn`") && err.contains("transformer"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -519,5 +782,167 @@ pub(crate) mod tests {
                 .unwrap();
             assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0, "{name}");
         }
+    }
+
+    /// A tiny BERT checkpoint in a temporary folder, and the all-kinds
+    /// spec built on it as train builds it.
+    fn pretrained_all_kinds() -> (tempfile::TempDir, ModelSpec, Checkpoint) {
+        use crate::encoder::bert::tests::{checkpoint_tensors, tiny_config, write_checkpoint};
+        use mtl_core::config::{EncoderKind, ModelConfig};
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = tiny_config();
+        let tensors = checkpoint_tensors(&cfg, 21);
+        write_checkpoint(dir.path(), &cfg, &tensors, "");
+        let m = ModelConfig {
+            encoder: EncoderKind::Bert,
+            pretrained: Some(dir.path().display().to_string()),
+            ..Default::default()
+        };
+        let mut spec = all_kinds_spec_of(BERT, 1);
+        spec.encoder = EncoderSpec::from_pretrained(&m, dir.path()).unwrap();
+        (dir, spec, tensors)
+    }
+
+    fn values(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    }
+
+    /// The encoder's variables hold the checkpoint; the heads hold the
+    /// seeded initial weights, as without a checkpoint.
+    #[test]
+    fn a_pretrained_encoder_loads_and_the_heads_stay_seeded() {
+        let d = Device::Cpu;
+        let (dir, spec, tensors) = pretrained_all_kinds();
+        assert_eq!(spec.encoder.output_dim(), 16);
+        let (_, varmap) = MultiTaskModel::with_pretrained(&spec, 7, &d, dir.path()).unwrap();
+        let (_, fresh) = MultiTaskModel::new(&spec, 7, &d).unwrap();
+        let file: BTreeMap<&str, &Vec<f32>> =
+            tensors.iter().map(|(n, _, v)| (n.as_str(), v)).collect();
+        let data = varmap.data().lock().unwrap();
+        let fresh = fresh.data().lock().unwrap();
+        let mut encoder = 0;
+        for (name, var) in data.iter() {
+            if let Some(key) = name.strip_prefix("encoder.") {
+                assert_eq!(&values(var.as_tensor()), file[key], "{name}");
+                assert_ne!(
+                    values(var.as_tensor()),
+                    values(fresh[name].as_tensor()),
+                    "{name}"
+                );
+                encoder += 1;
+            } else {
+                assert!(name.starts_with("heads."), "{name}");
+                assert_eq!(
+                    values(var.as_tensor()),
+                    values(fresh[name].as_tensor()),
+                    "{name}"
+                );
+            }
+        }
+        assert_eq!(encoder, 5 + 15 * 2);
+    }
+
+    #[test]
+    fn every_parameter_of_a_pretrained_model_receives_a_gradient() {
+        let (dir, spec, _) = pretrained_all_kinds();
+        let (model, varmap) =
+            MultiTaskModel::with_pretrained(&spec, 7, &Device::Cpu, dir.path()).unwrap();
+        assert_all_kinds_learn(&model, &varmap, "pretrained bert");
+    }
+
+    /// A bundle of a fine-tuned pretrained model loads and predicts the
+    /// same after the pretrained folder is gone.
+    #[test]
+    fn a_pretrained_model_round_trips_without_its_folder() {
+        use crate::bundle::{self, Bundle, BundleMeta};
+        use crate::spec::Preprocess;
+        use mtl_core::{LabelSet, TaskLabels};
+        let d = Device::Cpu;
+        let (dir, spec, _) = pretrained_all_kinds();
+        let (model, varmap) = MultiTaskModel::with_pretrained(&spec, 7, &d, dir.path()).unwrap();
+        let mut labels = LabelSet::default();
+        for h in &spec.tasks {
+            labels.tasks.insert(
+                h.name.clone(),
+                TaskLabels {
+                    kind: h.kind,
+                    scheme: None,
+                    labels: (0..h.num_labels).map(|i| format!("l{i}")).collect(),
+                    train_counts: vec![1; h.num_labels],
+                    class_weights: None,
+                    target: h.target,
+                },
+            );
+        }
+        let out = tempfile::tempdir().unwrap();
+        let tok = out.path().join("tok.json");
+        std::fs::write(&tok, "{}").unwrap();
+        let meta = BundleMeta {
+            format_version: bundle::FORMAT_VERSION,
+            spec: spec.clone(),
+            preprocess: Preprocess {
+                clean: BTreeMap::new(),
+                max_length: 16,
+                ..Default::default()
+            },
+        };
+        let bundle_dir = out.path().join("model");
+        bundle::save(
+            &bundle_dir,
+            &meta,
+            &varmap,
+            &tok,
+            &labels,
+            &all_kinds_features(),
+        )
+        .unwrap();
+        drop(dir);
+        let loaded = Bundle::load(&bundle_dir, &d).unwrap();
+        assert_eq!(loaded.spec, spec);
+        let batch = Batch::pad(&[&[1, 4, 2], &[1, 5, 6, 7, 9, 2]], &d)
+            .unwrap()
+            .with_features(
+                &loaded.features,
+                &[raw_features(1.0, 0.0), raw_features(4.0, 1.0)],
+            )
+            .unwrap();
+        let want = model.forward(&batch, None).unwrap();
+        let got = loaded.model.forward(&batch, None).unwrap();
+        for (task, w) in &want {
+            assert_eq!(values(w), values(&got[task]), "task {task}");
+        }
+        // A model with the same seed but no checkpoint differs.
+        let (fresh, _) = MultiTaskModel::new(&spec, 7, &d).unwrap();
+        let f = fresh.forward(&batch, None).unwrap();
+        assert_ne!(values(&f["sent"]), values(&want["sent"]));
+    }
+
+    #[test]
+    fn a_spec_that_is_not_the_checkpoints_is_an_error() {
+        let d = Device::Cpu;
+        let (dir, mut spec, _) = pretrained_all_kinds();
+        spec.encoder.ff_dim = Some(64);
+        let err = MultiTaskModel::with_pretrained(&spec, 7, &d, dir.path())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("config.json"), "{err}");
+        let err = MultiTaskModel::with_pretrained(&tiny_spec(1), 7, &d, dir.path())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("bert") && err.contains("`bilstm`"), "{err}");
+        // from_config cannot know the checkpoint's sizes: building it fails
+        // with a pointer to from_pretrained.
+        let m = mtl_core::config::ModelConfig {
+            encoder: mtl_core::config::EncoderKind::Bert,
+            ..Default::default()
+        };
+        let spec = ModelSpec {
+            encoder: EncoderSpec::from_config(&m, 20, 16),
+            tasks: vec![],
+        };
+        let err = MultiTaskModel::new(&spec, 1, &d).err().unwrap().to_string();
+        assert!(err.contains("from_pretrained"), "{err}");
     }
 }

@@ -66,6 +66,11 @@ impl ParamStore {
         self.register(name, Tensor::zeros(shape, DType::F32, &self.device)?)
     }
 
+    /// All ones: the scale of a layer norm in the form checkpoints store.
+    pub fn ones(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.register(name, Tensor::ones(shape, DType::F32, &self.device)?)
+    }
+
     fn register(&mut self, name: &str, init: Tensor) -> Result<Tensor> {
         let full = self.full_name(name);
         let var = Var::from_tensor(&init)?;

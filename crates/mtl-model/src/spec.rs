@@ -2,28 +2,143 @@
 //! can be rebuilt without the pipeline config.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use mtl_core::TaskKind;
-use mtl_core::config::CleanOptions;
+use mtl_core::config::{CleanOptions, EncoderKind, ModelConfig, TokenizeConfig, Truncation};
 use mtl_core::task::TargetStats;
 use serde::{Deserialize, Serialize};
 
+/// `kind` of the BiLSTM encoder (the only kind of bundles written before
+/// other encoders existed).
+pub const BILSTM: &str = "bilstm";
+/// `kind` of the BiGRU encoder.
+pub const BIGRU: &str = "bigru";
+/// `kind` of the pre-LN transformer encoder.
+pub const TRANSFORMER: &str = "transformer";
+/// `kind` of the pretrained BERT-family encoder.
+pub const BERT: &str = "bert";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EncoderSpec {
-    /// Only `bilstm` so far; the field exists so bundles stay readable when
-    /// other encoders arrive.
+    /// [`BILSTM`], [`BIGRU`], [`TRANSFORMER`] or [`BERT`]: the names of
+    /// `mtl_core::config::EncoderKind`.
     pub kind: String,
     pub vocab_size: usize,
+    /// Width of the token embeddings of the recurrent encoders; the
+    /// attention encoders embed into `hidden_dim` and ignore it.
     pub embedding_dim: usize,
+    /// State per direction (recurrent encoders) or model width
+    /// (transformer, BERT's `hidden_size`).
     pub hidden_dim: usize,
     pub layers: usize,
     pub dropout: f32,
+    /// Attention heads (transformer and BERT); must divide `hidden_dim`.
+    #[serde(default = "default_heads")]
+    pub heads: usize,
+    /// Feed-forward width (transformer and BERT); `None` means
+    /// `4 * hidden_dim`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ff_dim: Option<usize>,
+    /// Learned positions (transformer and BERT): the longest batch, padding
+    /// included, the model accepts.
+    #[serde(default = "default_max_positions")]
+    pub max_positions: usize,
+    /// BERT only: what its `config.json` says beyond the sizes above. The
+    /// spec carries every size, so a bundle rebuilds the model without the
+    /// pretrained folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bert: Option<BertSpec>,
+}
+
+/// The parts of a BERT `config.json` that [`EncoderSpec`]'s common fields
+/// do not hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BertSpec {
+    /// Rows of `token_type_embeddings`; every position uses row 0.
+    pub type_vocab_size: usize,
+    /// The epsilon of every layer norm (1e-12 in BERT checkpoints).
+    pub layer_norm_eps: f64,
+    /// The feed-forward activation, as `config.json` names it: `gelu`
+    /// (erf form), `gelu_new`, `gelu_pytorch_tanh` (tanh form) or `relu`.
+    pub hidden_act: String,
+}
+
+fn default_heads() -> usize {
+    4
+}
+
+fn default_max_positions() -> usize {
+    512
+}
+
+impl Default for EncoderSpec {
+    /// A small BiLSTM over an empty vocabulary: set `vocab_size` (and what
+    /// else differs) with struct update syntax.
+    fn default() -> Self {
+        Self {
+            kind: BILSTM.into(),
+            vocab_size: 0,
+            embedding_dim: 64,
+            hidden_dim: 64,
+            layers: 1,
+            dropout: 0.1,
+            heads: default_heads(),
+            ff_dim: None,
+            max_positions: default_max_positions(),
+            bert: None,
+        }
+    }
 }
 
 impl EncoderSpec {
-    /// Width of the encoder's output per position.
+    /// The encoder the pipeline config asks for. `max_positions` is the
+    /// longest batch the trainer builds (`tokenize.pad_to`, else
+    /// `tokenize.max_length`). For `encoder = "bert"` use
+    /// [`EncoderSpec::from_pretrained`]: the sizes come from the checkpoint,
+    /// and a spec built here has none (building it is an error).
+    pub fn from_config(m: &ModelConfig, vocab_size: usize, max_positions: usize) -> Self {
+        let kind = match m.encoder {
+            EncoderKind::Bilstm => BILSTM,
+            EncoderKind::Bigru => BIGRU,
+            EncoderKind::Transformer => TRANSFORMER,
+            EncoderKind::Bert => BERT,
+        };
+        Self {
+            kind: kind.into(),
+            vocab_size,
+            embedding_dim: m.embedding_dim,
+            hidden_dim: m.hidden_dim,
+            layers: m.layers,
+            dropout: m.dropout as f32,
+            heads: m.heads,
+            ff_dim: m.ff_dim,
+            max_positions,
+            bert: None,
+        }
+    }
+
+    /// The `bert` encoder of the checkpoint in `dir` (`model.pretrained`,
+    /// resolved): every size from `dir/config.json`, dropout from the
+    /// pipeline config. Load its weights with
+    /// [`crate::MultiTaskModel::with_pretrained`].
+    pub fn from_pretrained(m: &ModelConfig, dir: &Path) -> crate::Result<Self> {
+        Ok(crate::encoder::bert::BertConfig::read(dir)?.encoder_spec(m.dropout as f32))
+    }
+
+    /// Width of the encoder's output per position: both directions of a
+    /// recurrent encoder, the model width of a transformer or BERT.
     pub fn output_dim(&self) -> usize {
-        2 * self.hidden_dim
+        if self.kind == TRANSFORMER || self.kind == BERT {
+            self.hidden_dim
+        } else {
+            2 * self.hidden_dim
+        }
+    }
+
+    /// Feed-forward width of the transformer.
+    pub fn ff_dim(&self) -> usize {
+        self.ff_dim.unwrap_or(4 * self.hidden_dim)
     }
 }
 
@@ -103,4 +218,73 @@ pub struct Preprocess {
     pub clean: BTreeMap<String, CleanOptions>,
     /// Sub-tokens per example, specials included.
     pub max_length: usize,
+    /// How examples longer than `max_length` were handled in training.
+    /// Bundles written before these keys existed predict as they did: cut,
+    /// no fixed padding.
+    #[serde(default)]
+    pub truncation: Truncation,
+    /// Words shared by consecutive windows.
+    #[serde(default = "default_stride")]
+    pub stride: usize,
+    /// Every batch padded to this many sub-tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pad_to: Option<usize>,
+}
+
+fn default_stride() -> usize {
+    TokenizeConfig::default().stride
+}
+
+impl Default for Preprocess {
+    fn default() -> Self {
+        let t = TokenizeConfig::default();
+        Self {
+            clean: BTreeMap::new(),
+            max_length: t.max_length,
+            truncation: t.truncation,
+            stride: t.stride,
+            pad_to: t.pad_to,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `model.json` of a bundle written before other encoders existed.
+    #[test]
+    fn an_old_bilstm_spec_still_reads() {
+        let old = r#"{"kind":"bilstm","vocab_size":30,"embedding_dim":8,
+                      "hidden_dim":6,"layers":2,"dropout":0.1}"#;
+        let spec: EncoderSpec = serde_json::from_str(old).unwrap();
+        assert_eq!(spec.kind, BILSTM);
+        assert_eq!((spec.vocab_size, spec.layers), (30, 2));
+        assert_eq!(spec.output_dim(), 12);
+        // And what is written now reads back the same.
+        let again: EncoderSpec =
+            serde_json::from_str(&serde_json::to_string(&spec).unwrap()).unwrap();
+        assert_eq!(again, spec);
+    }
+
+    #[test]
+    fn the_config_picks_the_kind_and_its_width() {
+        let mut m = ModelConfig {
+            hidden_dim: 32,
+            heads: 8,
+            ..Default::default()
+        };
+        let s = EncoderSpec::from_config(&m, 100, 64);
+        assert_eq!((s.kind.as_str(), s.output_dim()), (BILSTM, 64));
+        m.encoder = EncoderKind::Bigru;
+        assert_eq!(EncoderSpec::from_config(&m, 100, 64).kind, BIGRU);
+        m.encoder = EncoderKind::Transformer;
+        m.ff_dim = Some(48);
+        let s = EncoderSpec::from_config(&m, 100, 64);
+        assert_eq!((s.kind.as_str(), s.output_dim()), (TRANSFORMER, 32));
+        assert_eq!((s.heads, s.ff_dim(), s.max_positions), (8, 48, 64));
+        assert_eq!(s.vocab_size, 100);
+        m.ff_dim = None;
+        assert_eq!(EncoderSpec::from_config(&m, 100, 64).ff_dim(), 128);
+    }
 }

@@ -16,6 +16,11 @@ pub enum Error {
         line: usize,
         message: String,
     },
+    #[error(
+        "{path}: the output folder is locked by {holder}: another mtl-predict job is writing \
+         to it; wait for it to end, or delete the lock file if that process is not mtl-predict"
+    )]
+    Locked { path: PathBuf, holder: String },
     #[error("{0}")]
     Usage(String),
 }

@@ -3,41 +3,86 @@
 //! (mtl-tokenize) recorded in the bundle, computes the side-input features
 //! some heads take from the cleaned text with the clean stage's own
 //! expressions ([`mtl_clean::features_of`]), runs the shared model once per
-//! batch for all tasks, and maps token predictions back to words.
+//! batch for all tasks, and maps token predictions back to words and
+//! entity spans back to the original text.
+//!
+//! Texts longer than the model's `max_length` are cut, or, when the model
+//! was trained with `tokenize.truncation = "window"`, split into the same
+//! windows as in training ([`mtl_tokenize::encode_examples`]) and merged
+//! back: each word's tag from the window that scores it
+//! ([`mtl_core::align::merge_windows`], as eval merges), sentence outputs
+//! from the first window. Batches are padded to `pad_to` when the model
+//! was trained so ([`ReplayOptions`]).
 //!
 //! It never trains, never scores against gold labels, and never reads the
 //! pipeline config: the bundle is the whole contract.
 //!
+//! # Modes
+//!
+//! - One file ([`run`]): text lines, JSONL, CSV, TSV or Parquet in
+//!   ([`input`]), JSONL out, written through a temporary name and a rename.
+//! - A folder, incrementally ([`batch::run_dir`]): every input file not yet
+//!   predicted with the same content and the same model, under a lock.
+//! - Throughput ([`bench::measure`]): predictions per second of one or
+//!   several bundles on the same texts.
+//!
 //! # Output
 //!
-//! One JSON object per input text, with `text`, the cleaned `words`, and one
-//! key per task:
+//! One JSON object per input row, in input order, with `id` (the input's
+//! id column, else the line number), `line` (see [`input`] for what a line
+//! is per format), `text`, the cleaned `words`, and one key per task:
 //!
 //! | task kind | value |
 //! |---|---|
 //! | classification | `{"label": "pos", "prob": 0.93}` |
 //! | tagging | `{"tags": ["DET", ...], "probs": [0.9, ...]}`, one per word (`null` for words cut off by truncation) |
-//! | spans | as tagging, plus `"spans": [{"label", "start_word", "end_word", "text"}]` (end exclusive) |
+//! | spans | as tagging, plus `"spans": [{"label", "start", "end", "start_word", "end_word", "text"}]` |
 //! | multilabel | `{"labels": ["sports", "tech"], "probs": {"politics": 0.1, "sports": 0.8, "tech": 0.6}}`: `labels` are those with probability at least [`mtl_model::MULTILABEL_THRESHOLD`] (0.5), in vocabulary order, possibly none; `probs` holds every label |
 //! | regression | the predicted number, in the target's units, e.g. `3.71` |
+//!
+//! A span's `start` and `end` are character offsets (Unicode scalar values,
+//! end exclusive) into the original input text, before cleaning: they run
+//! from the start of the raw whitespace token of the entity's first word to
+//! the end of its last word's, so the slice is the entity's surface form as
+//! written, tags and entities included ([`words`]). `start_word` and
+//! `end_word` (exclusive) index `words`; `text` is the cleaned words joined
+//! by one space.
+//!
+//! A row that cannot be used (not JSON, no text field, ...) becomes
+//! `{"id", "line", "error": "<reason>"}` in its place, and the run goes on;
+//! `strict` input options make it an error naming the file and line instead.
 
+pub mod batch;
+pub mod bench;
 mod error;
 pub mod input;
+mod output;
+mod replay;
+pub mod words;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use candle_core::Device;
-use mtl_core::align::first_subtoken_positions;
+use mtl_core::align::merge_windows;
 use mtl_core::config::CleanOptions;
 use mtl_core::{FeatureSet, TaskKind};
 use mtl_model::{Batch, Bundle, TaskOutput};
-use mtl_tokenize::Encoded;
+use mtl_tokenize::Windowed;
 use serde_json::{Value, json};
+use tokenizers::Tokenizer;
 
 pub use error::{Error, Result};
+pub use input::{Format, InputOptions};
+pub use output::{FileSummary, predict_file};
+pub use replay::ReplayOptions;
+
+/// Bump when the output records change for the same input and model: the
+/// batch mode then predicts every file again.
+pub const PREDICT_VERSION: u32 = 2;
 
 /// Options of one prediction job.
+#[derive(Debug, Clone)]
 pub struct PredictOptions<'a> {
     /// Which training dataset's cleaning to replay (needed when the model
     /// was trained on several).
@@ -45,11 +90,15 @@ pub struct PredictOptions<'a> {
     pub batch_size: usize,
 }
 
-/// What the model sees of each text: the cleaned words, their sub-tokens,
-/// and the raw side-input features (empty maps when no head takes any).
+/// What the model sees of each text: the cleaned words, their sub-tokens
+/// (one window per text, or several for long texts of a windowed model),
+/// and the raw side-input features (empty maps when no head takes any);
+/// plus where each word came from in the raw text.
 pub struct Prepared {
     pub words: Vec<Vec<String>>,
-    pub encoded: Vec<Encoded>,
+    /// Per word, its raw token's `(start, end)` in characters ([`words`]).
+    pub offsets: Vec<Vec<(usize, usize)>>,
+    pub encoded: Vec<Windowed>,
     pub features: Vec<BTreeMap<String, f32>>,
 }
 
@@ -109,23 +158,145 @@ pub fn side_inputs(
     Ok(all)
 }
 
+/// A bundle ready to predict: the cleaning, tokenizer and replay options
+/// read once, so that a file is predicted chunk by chunk without reading
+/// them again.
+pub struct Predictor<'b> {
+    bundle: &'b Bundle,
+    clean: &'b CleanOptions,
+    tokenizer: Tokenizer,
+    replay: ReplayOptions,
+    batch_size: usize,
+}
+
+impl<'b> Predictor<'b> {
+    pub fn new(bundle: &'b Bundle, opts: &PredictOptions) -> Result<Predictor<'b>> {
+        Ok(Predictor {
+            bundle,
+            clean: clean_options(bundle, opts)?,
+            tokenizer: mtl_tokenize::load_pretrained(&bundle.tokenizer_path())?,
+            replay: ReplayOptions::read(bundle)?,
+            batch_size: opts.batch_size.max(1),
+        })
+    }
+
+    pub fn bundle(&self) -> &Bundle {
+        self.bundle
+    }
+
+    /// Cleans, tokenizes and computes the side inputs of raw texts, as the
+    /// clean and tokenize stages did for the training rows.
+    pub fn prepare(&self, texts: &[String]) -> Result<Prepared> {
+        let words::Cleaned { words, offsets } = words::clean_with_offsets(texts, self.clean)?;
+        let encoded = mtl_tokenize::encode_examples(
+            &self.tokenizer,
+            &words,
+            self.bundle.preprocess.max_length,
+            self.replay.truncation,
+            self.replay.stride,
+        )?;
+        let features = side_inputs(&self.bundle.features, &words)?;
+        Ok(Prepared {
+            words,
+            offsets,
+            encoded,
+            features,
+        })
+    }
+
+    /// Predicts every task for each text; one JSON object per text with
+    /// `text`, `words` and one key per task (see the crate docs).
+    pub fn predict(&self, texts: &[String]) -> Result<Vec<Value>> {
+        let bundle = self.bundle;
+        let Prepared {
+            words,
+            offsets,
+            encoded,
+            features,
+        } = self.prepare(texts)?;
+        let device = Device::Cpu;
+        // Every window of every text is one row; `first[i]` is text i's first.
+        let mut rows: Vec<(usize, &[u32])> = Vec::new();
+        let mut first = Vec::with_capacity(texts.len());
+        for (i, x) in encoded.iter().enumerate() {
+            first.push(rows.len());
+            rows.extend(x.windows.iter().map(|e| (i, e.input_ids.as_slice())));
+        }
+        // Batches of similar lengths waste less on padding (outputs do not
+        // depend on it: eval batches sorted rows, and predictions equal
+        // eval's); outputs go back to row order after.
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by_key(|&r| rows[r].1.len());
+        let mut sorted: BTreeMap<String, Vec<(usize, RowOut)>> = BTreeMap::new();
+        for chunk in order.chunks(self.batch_size) {
+            let ids: Vec<&[u32]> = chunk.iter().map(|&r| rows[r].1).collect();
+            let side: Vec<&BTreeMap<String, f32>> =
+                chunk.iter().map(|&r| &features[rows[r].0]).collect();
+            let batch = Batch::padded(&ids, self.replay.pad_to, &device)?
+                .with_features(&bundle.features, &side)?;
+            for (task, output) in bundle.predict(&batch)? {
+                let out = sorted.entry(task).or_default();
+                out.extend(chunk.iter().copied().zip(split_rows(output)));
+            }
+        }
+        let outs: BTreeMap<String, Vec<RowOut>> = sorted
+            .into_iter()
+            .map(|(task, mut out)| {
+                out.sort_by_key(|(r, _)| *r);
+                (task, out.into_iter().map(|(_, o)| o).collect())
+            })
+            .collect();
+
+        let mut out = Vec::with_capacity(texts.len());
+        for (i, x) in encoded.iter().enumerate() {
+            let mut obj = serde_json::Map::new();
+            obj.insert("text".into(), json!(texts[i]));
+            obj.insert("words".into(), json!(words[i]));
+            let rows_of = first[i]..first[i] + x.windows.len();
+            for (task, task_rows) in &outs {
+                let labels = &bundle.labels.get(task)?.labels;
+                let name = |id: u32| labels.get(id as usize).cloned().unwrap_or_default();
+                let value = match &task_rows[first[i]] {
+                    RowOut::Sentence(label, prob) => json!({"label": name(*label), "prob": prob}),
+                    RowOut::Token(..) => {
+                        let mut label = Vec::with_capacity(x.windows.len());
+                        let mut prob = Vec::with_capacity(x.windows.len());
+                        for r in &task_rows[rows_of.clone()] {
+                            if let RowOut::Token(l, p) = r {
+                                label.push(l.as_slice());
+                                prob.push(p.as_slice());
+                            }
+                        }
+                        let kind = bundle.spec.head(task).map(|h| h.kind);
+                        let words = Words {
+                            words: &words[i],
+                            offsets: &offsets[i],
+                        };
+                        token_value(words, x, &label, &prob, &name, kind)
+                    }
+                    RowOut::Multilabel(probs, ids) => {
+                        let chosen: Vec<String> = ids.iter().map(|&id| name(id)).collect();
+                        let all: serde_json::Map<String, Value> = probs
+                            .iter()
+                            .enumerate()
+                            .map(|(id, p)| (name(id as u32), json!(p)))
+                            .collect();
+                        json!({"labels": chosen, "probs": all})
+                    }
+                    RowOut::Regression(value) => json!(value),
+                };
+                obj.insert(task.clone(), value);
+            }
+            out.push(Value::Object(obj));
+        }
+        Ok(out)
+    }
+}
+
 /// Cleans, tokenizes and computes the side inputs of raw texts, as the
 /// clean and tokenize stages did for the training rows.
 pub fn prepare(bundle: &Bundle, texts: &[String], opts: &PredictOptions) -> Result<Prepared> {
-    let clean = clean_options(bundle, opts)?;
-    let tokenizer = mtl_tokenize::load_pretrained(&bundle.tokenizer_path())?;
-    let words: Vec<Vec<String>> = texts
-        .iter()
-        .map(|t| mtl_clean::text::try_clean_words(t, clean))
-        .collect::<std::result::Result<_, _>>()?;
-    let encoded =
-        mtl_tokenize::encode_batch_words(&tokenizer, &words, bundle.preprocess.max_length)?;
-    let features = side_inputs(&bundle.features, &words)?;
-    Ok(Prepared {
-        words,
-        encoded,
-        features,
-    })
+    Predictor::new(bundle, opts)?.prepare(texts)
 }
 
 /// Predicts every task for each text; one JSON object per text (see the
@@ -135,76 +306,68 @@ pub fn predict_texts(
     texts: &[String],
     opts: &PredictOptions,
 ) -> Result<Vec<Value>> {
-    let Prepared {
-        words,
-        encoded,
-        features,
-    } = prepare(bundle, texts, opts)?;
-    let device = Device::Cpu;
-    let size = opts.batch_size.max(1);
-    let mut out = Vec::with_capacity(texts.len());
-    for start in (0..texts.len()).step_by(size) {
-        let chunk = start..(start + size).min(texts.len());
-        let rows: Vec<&[u32]> = chunk
-            .clone()
-            .map(|i| encoded[i].input_ids.as_slice())
-            .collect();
-        let batch = Batch::pad(&rows, &device)?
-            .with_features(&bundle.features, &features[chunk.clone()])?;
-        let preds = bundle.predict(&batch)?;
-        for (k, i) in chunk.enumerate() {
-            let mut obj = serde_json::Map::new();
-            obj.insert("text".into(), json!(texts[i]));
-            obj.insert("words".into(), json!(words[i]));
-            for (task, pred) in &preds {
-                let labels = &bundle.labels.get(task)?.labels;
-                let name = |id: u32| labels.get(id as usize).cloned().unwrap_or_default();
-                let value = match pred {
-                    TaskOutput::Sentence { label, prob } => {
-                        json!({"label": name(label[k]), "prob": prob[k]})
-                    }
-                    TaskOutput::Token { label, prob } => {
-                        let kind = bundle.spec.head(task).map(|h| h.kind);
-                        token_value(&words[i], &encoded[i], &label[k], &prob[k], &name, kind)
-                    }
-                    TaskOutput::Multilabel { probs, labels: ids } => {
-                        let chosen: Vec<String> = ids[k].iter().map(|&id| name(id)).collect();
-                        let all: serde_json::Map<String, Value> = probs[k]
-                            .iter()
-                            .enumerate()
-                            .map(|(id, p)| (name(id as u32), json!(p)))
-                            .collect();
-                        json!({"labels": chosen, "probs": all})
-                    }
-                    TaskOutput::Regression { value } => json!(value[k]),
-                };
-                obj.insert(task.clone(), value);
-            }
-            out.push(Value::Object(obj));
-        }
+    Predictor::new(bundle, opts)?.predict(texts)
+}
+
+/// One task's output for one row (window) of a batch.
+enum RowOut {
+    Sentence(u32, f32),
+    Token(Vec<u32>, Vec<f32>),
+    Multilabel(Vec<f32>, Vec<u32>),
+    Regression(f32),
+}
+
+/// Splits one batch's outputs into per-row outputs.
+fn split_rows(output: TaskOutput) -> Vec<RowOut> {
+    match output {
+        TaskOutput::Sentence { label, prob } => label
+            .into_iter()
+            .zip(prob)
+            .map(|(l, p)| RowOut::Sentence(l, p))
+            .collect(),
+        TaskOutput::Token { label, prob } => label
+            .into_iter()
+            .zip(prob)
+            .map(|(l, p)| RowOut::Token(l, p))
+            .collect(),
+        TaskOutput::Multilabel { probs, labels } => probs
+            .into_iter()
+            .zip(labels)
+            .map(|(p, l)| RowOut::Multilabel(p, l))
+            .collect(),
+        TaskOutput::Regression { value } => value.into_iter().map(RowOut::Regression).collect(),
     }
-    Ok(out)
+}
+
+/// One text's cleaned words and their raw character spans.
+#[derive(Clone, Copy)]
+struct Words<'a> {
+    words: &'a [String],
+    offsets: &'a [(usize, usize)],
 }
 
 /// A token task's output for one text: one tag per word, read at the word's
-/// first sub-token, and the entities for span tasks.
+/// first sub-token in the window that scores it, and the entities for span
+/// tasks. `label[k]` and `prob[k]` are window `k`'s outputs.
 fn token_value(
-    words: &[String],
-    encoded: &Encoded,
-    label: &[u32],
-    prob: &[f32],
+    w: Words,
+    encoded: &Windowed,
+    label: &[&[u32]],
+    prob: &[&[f32]],
     name: &dyn Fn(u32) -> String,
     kind: Option<TaskKind>,
 ) -> Value {
-    let positions = first_subtoken_positions(&encoded.word_ids, words.len());
-    let tags: Vec<Option<String>> = positions
+    let words = w.words;
+    let word_ids: Vec<&[i32]> = encoded
+        .windows
         .iter()
-        .map(|p| p.and_then(|p| label.get(p)).map(|&l| name(l)))
+        .map(|e| e.word_ids.as_slice())
         .collect();
-    let probs: Vec<Option<f32>> = positions
-        .iter()
-        .map(|p| p.and_then(|p| prob.get(p)).copied())
+    let tags: Vec<Option<String>> = merge_windows(&word_ids, label, words.len())
+        .into_iter()
+        .map(|l| l.map(name))
         .collect();
+    let probs: Vec<Option<f32>> = merge_windows(&word_ids, prob, words.len());
     let mut v = json!({"tags": tags, "probs": probs});
     if kind == Some(TaskKind::Spans) {
         let plain: Vec<String> = tags
@@ -213,9 +376,12 @@ fn token_value(
             .collect();
         let spans: Vec<Value> = mtl_eval::metrics::spans::entities(&plain)
             .into_iter()
+            .filter(|e| e.start < e.end && e.end <= words.len())
             .map(|e| {
                 json!({
                     "label": e.kind,
+                    "start": w.offsets[e.start].0,
+                    "end": w.offsets[e.end - 1].1,
                     "start_word": e.start,
                     "end_word": e.end,
                     "text": words[e.start..e.end].join(" "),
@@ -227,27 +393,18 @@ fn token_value(
     v
 }
 
-/// Reads `input`, predicts, and writes JSONL to `output` atomically.
+/// Reads `input`, predicts every row, and writes JSONL to `output`
+/// atomically (see [`predict_file`]).
 pub fn run(
     model_dir: &Path,
     input: &Path,
     output: &Path,
-    text_field: &str,
+    input_opts: &InputOptions,
     opts: &PredictOptions,
-) -> Result<usize> {
+) -> Result<FileSummary> {
     let bundle = Bundle::load(model_dir, &Device::Cpu)?;
-    let texts: Vec<String> = input::read(input, text_field)?
-        .into_iter()
-        .map(|t| t.text)
-        .collect();
-    let preds = predict_texts(&bundle, &texts, opts)?;
-    let mut bytes = Vec::new();
-    for p in &preds {
-        serde_json::to_writer(&mut bytes, p).map_err(|e| Error::Usage(e.to_string()))?;
-        bytes.push(b'\n');
-    }
-    mtl_core::fsio::atomic_write(output, &bytes)?;
-    Ok(preds.len())
+    let predictor = Predictor::new(&bundle, opts)?;
+    predict_file(&predictor, input, output, input_opts)
 }
 
 #[cfg(test)]

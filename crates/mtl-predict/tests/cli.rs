@@ -15,6 +15,15 @@ fn help_documents_every_output_shape() {
         "multilabel",
         "\"probs\"",
         "regression",
+        "--input-dir",
+        "--output-dir",
+        "--bench",
+        "--text-column",
+        "--id-column",
+        "character (Unicode scalar) offsets",
+        "Exit codes",
+        "3  nothing to do",
+        ".mtl-predict.lock",
     ] {
         assert!(text.contains(word), "missing {word} in:\n{text}");
     }

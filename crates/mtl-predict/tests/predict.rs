@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 use mtl_core::align::first_subtoken_positions;
 use mtl_core::artifact::{FEATURES, col, read_parquet, write_parquet};
+use mtl_core::config::Truncation;
 use mtl_core::features::{FeatureStats, TaskFeatures};
 use mtl_core::task::TargetStats;
 use mtl_core::{FeatureSet, LabelSet, PipelineConfig, TaskKind, TaskLabels};
@@ -166,6 +167,12 @@ fn words_of(df: &DataFrame) -> Vec<Vec<String>> {
 }
 
 fn fixture() -> Fixture {
+    fixture_with(None)
+}
+
+/// With `replay`, the keys are added to model.json's `preprocess`, as the
+/// trainer writes them (`truncation`, `stride`, `pad_to`).
+fn fixture_with(replay: Option<Value>) -> Fixture {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path();
     std::fs::write(dir.join("d.jsonl"), RAW.join("\n") + "\n").unwrap();
@@ -211,6 +218,7 @@ fn fixture() -> Fixture {
             hidden_dim: 8,
             layers: 1,
             dropout: 0.0,
+            ..Default::default()
         },
         tasks: heads,
     };
@@ -225,10 +233,18 @@ fn fixture() -> Fixture {
                 .map(|d| (d.name.clone(), d.clean.clone()))
                 .collect(),
             max_length: MAX_LENGTH,
+            ..Default::default()
         },
     };
     let model = dir.join("model");
     mtl_model::bundle::save(&model, &meta, &varmap, &tok_path, &labels(), &features).unwrap();
+    if let Some(Value::Object(extra)) = replay {
+        let path = model.join("model.json");
+        let mut json: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        json["preprocess"].as_object_mut().unwrap().extend(extra);
+        std::fs::write(&path, serde_json::to_string(&json).unwrap()).unwrap();
+    }
     Fixture {
         root,
         model,
@@ -250,8 +266,12 @@ fn writes_every_task_kind_as_jsonl() {
     let input = f.root.path().join("in.txt");
     std::fs::write(&input, f.texts.join("\n") + "\n").unwrap();
     let output = f.root.path().join("out.jsonl");
-    let n = mtl_predict::run(&f.model, &input, &output, "text", &opts(4)).unwrap();
-    assert_eq!(n, f.texts.len());
+    let input_opts = mtl_predict::InputOptions::default();
+    let s = mtl_predict::run(&f.model, &input, &output, &input_opts, &opts(4)).unwrap();
+    assert_eq!(
+        (s.rows, s.predicted, s.errors),
+        (f.texts.len(), f.texts.len(), 0)
+    );
     let lines: Vec<Value> = std::fs::read_to_string(&output)
         .unwrap()
         .lines()
@@ -259,13 +279,19 @@ fn writes_every_task_kind_as_jsonl() {
         .collect();
     assert_eq!(lines.len(), f.texts.len());
     let mut saw_truncation = false;
-    for v in &lines {
+    for (i, v) in lines.iter().enumerate() {
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(
             keys,
-            ["pos", "s", "stars", "text", "topics", "words"],
+            ["id", "line", "pos", "s", "stars", "text", "topics", "words"],
             "{v}"
         );
+        // Without an id column, the line number is the id.
+        assert_eq!(
+            (v["id"].as_u64(), v["line"].as_u64()),
+            (Some(i as u64 + 1), Some(i as u64 + 1))
+        );
+        assert_eq!(v["text"], f.texts[i].as_str());
 
         let s = &v["s"];
         assert!(
@@ -353,17 +379,34 @@ fn side_inputs_equal_the_clean_stage_features() {
 }
 
 /// The tokenize stage's table for the clean rows: sub-tokens, word ids and
-/// every feature column, straight from the clean table.
-fn tokenize_table(f: &Fixture, path: &Path) {
+/// every feature column, straight from the clean table; with `window`, one
+/// row per window (sharing `stride` words) and a `window` column.
+fn tokenize_table(f: &Fixture, path: &Path, window: Option<usize>) {
     let tok = mtl_tokenize::load_pretrained(&f.model.join("tokenizer.json")).unwrap();
     let words = words_of(&f.clean);
-    let encoded = mtl_tokenize::encode_batch_words(&tok, &words, MAX_LENGTH).unwrap();
+    let (truncation, stride) = match window {
+        Some(stride) => (Truncation::Window, stride),
+        None => (Truncation::Cut, 0),
+    };
+    let examples =
+        mtl_tokenize::encode_examples(&tok, &words, MAX_LENGTH, truncation, stride).unwrap();
+    // Row i of the table is window `windows[i]` of example `of[i]`.
+    let (mut encoded, mut of, mut windows) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, x) in examples.iter().enumerate() {
+        for (k, e) in x.windows.iter().enumerate() {
+            encoded.push(e.clone());
+            of.push(i as IdxSize);
+            windows.push(k as u32);
+        }
+    }
+    let idx = IdxCa::from_vec("".into(), of);
+    let repeat = |name: &str| -> Column { f.clean.column(name).unwrap().take(&idx).unwrap() };
     let list = |name: &str, rows: Vec<Series>| -> Column {
         let ca: ListChunked = rows.into_iter().map(Some).collect();
         ca.with_name(name.into()).into_column()
     };
     let mut columns = vec![
-        f.clean.column(col::ID).unwrap().clone(),
+        repeat(col::ID),
         list(
             col::INPUT_IDS,
             encoded
@@ -378,7 +421,7 @@ fn tokenize_table(f: &Fixture, path: &Path) {
                 .map(|e| Series::new("".into(), &e.word_ids))
                 .collect(),
         ),
-        f.clean.column(col::N_WORDS).unwrap().clone(),
+        repeat(col::N_WORDS),
         Series::new(
             col::LENGTH.into(),
             encoded
@@ -388,8 +431,11 @@ fn tokenize_table(f: &Fixture, path: &Path) {
         )
         .into_column(),
     ];
+    if window.is_some() {
+        columns.push(Series::new(col::WINDOW.into(), windows).into_column());
+    }
     for name in FEATURES {
-        columns.push(f.clean.column(&col::feature(name)).unwrap().clone());
+        columns.push(repeat(&col::feature(name)));
     }
     let mut df = DataFrame::new_infer_height(columns).unwrap();
     write_parquet(&mut df, path).unwrap();
@@ -399,12 +445,61 @@ fn tokenize_table(f: &Fixture, path: &Path) {
 fn predictions_equal_eval_on_the_same_rows() {
     let f = fixture();
     let table = f.root.path().join("dev.parquet");
-    tokenize_table(&f, &table);
+    tokenize_table(&f, &table, None);
     let bundle = Bundle::load(&f.model, &Device::Cpu).unwrap();
     // Different batch sizes and orders: eval sorts rows by length.
-    let eval = mtl_eval::predict_table(&bundle, &table, 4).unwrap();
-    let predict = mtl_predict::predict_texts(&bundle, &f.texts, &opts(3)).unwrap();
+    let eval = mtl_eval::predict_table(&bundle, &table, 4, None).unwrap();
+    assert_eq!(eval.ids.len(), f.texts.len());
     let prepared = mtl_predict::prepare(&bundle, &f.texts, &opts(3)).unwrap();
+    assert!(prepared.encoded.iter().all(|x| x.windows.len() == 1));
+    assert_same_predictions(&f, &bundle, &eval, 3);
+}
+
+#[test]
+fn windowed_predictions_equal_eval_merged_by_example() {
+    let replay = serde_json::json!({"truncation": "window", "stride": 2, "pad_to": 16});
+    let f = fixture_with(Some(replay));
+    let table = f.root.path().join("dev.parquet");
+    tokenize_table(&f, &table, Some(2));
+    let bundle = Bundle::load(&f.model, &Device::Cpu).unwrap();
+    let replay = mtl_predict::ReplayOptions::read(&bundle).unwrap();
+    assert_eq!(
+        (replay.truncation, replay.stride, replay.pad_to),
+        (Truncation::Window, 2, Some(16))
+    );
+    let rows = read_parquet(&table).unwrap().height();
+    assert!(rows > f.texts.len(), "the long texts need windows");
+    let eval = mtl_eval::predict_table(&bundle, &table, 4, Some(16)).unwrap();
+    assert_eq!(eval.ids.len(), f.texts.len(), "one entry per example");
+    let prepared = mtl_predict::prepare(&bundle, &f.texts, &opts(3)).unwrap();
+    assert_eq!(
+        prepared
+            .encoded
+            .iter()
+            .map(|x| x.windows.len())
+            .sum::<usize>(),
+        rows,
+        "predict cuts the same windows"
+    );
+    // No word is lost: every word of every text gets a tag.
+    let predict = assert_same_predictions(&f, &bundle, &eval, 3);
+    for p in &predict {
+        let tags = p["pos"]["tags"].as_array().unwrap();
+        assert_eq!(tags.len(), p["words"].as_array().unwrap().len());
+        assert!(tags.iter().all(|t| t.is_string()), "{p}");
+    }
+}
+
+/// Predicts `f.texts` with `mtl-predict` and checks every task against
+/// eval's predictions for the same rows; returns predict's output.
+fn assert_same_predictions(
+    f: &Fixture,
+    bundle: &Bundle,
+    eval: &mtl_eval::TablePredictions,
+    batch_size: usize,
+) -> Vec<Value> {
+    let predict = mtl_predict::predict_texts(bundle, &f.texts, &opts(batch_size)).unwrap();
+    let prepared = mtl_predict::prepare(bundle, &f.texts, &opts(batch_size)).unwrap();
     assert_eq!(eval.ids.len(), predict.len());
     let names = |task: &str| labels().tasks[task].labels.clone();
 
@@ -434,11 +529,12 @@ fn predictions_equal_eval_on_the_same_rows() {
             stars[row]
         );
         let words = prepared.words[row].len();
-        let positions = first_subtoken_positions(&prepared.encoded[row].word_ids, words);
+        let positions = first_subtoken_positions(&eval.word_ids[row], words);
         let want: Vec<Option<String>> = positions
             .iter()
             .map(|p| p.map(|p| names("pos")[pos[row][p] as usize].clone()))
             .collect();
         assert_eq!(p["pos"]["tags"], serde_json::json!(want), "row {row}");
     }
+    predict
 }

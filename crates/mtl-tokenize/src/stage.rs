@@ -10,17 +10,19 @@ use std::path::Path;
 use std::time::Instant;
 
 use mtl_core::artifact::{self, NO_LABEL, SPLITS};
-use mtl_core::config::TokenizerKind;
+use mtl_core::config::{TokenizeConfig, TokenizerKind, Truncation};
 use mtl_core::manifest::{self, InputRef, Manifest, ManifestBuilder};
 use mtl_core::{FeatureSet, LabelSet, Outcome, PipelineConfig, Stage, StagingDir};
 use tokenizers::Tokenizer;
 
-use crate::align::align_labels;
-use crate::encode::{Encoded, encode_batch_words, encode_words, unk_id};
+use crate::align::align_windows;
+use crate::chars::CharVocab;
+use crate::encode::{encode_words, unk_id};
 use crate::error::{Error, Result};
 use crate::input::{LabelColumn, SplitTable, read_split};
-use crate::output::{Targets, frame};
+use crate::output::{Rows, Targets, frame};
 use crate::report::{self, Report, SplitReport, TokenizerInfo};
+use crate::window::{Windowed, encode_examples};
 use crate::{STAGE_VERSION, load_pretrained, pretrained, train_tokenizer};
 
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
@@ -96,6 +98,14 @@ pub fn run(cfg: &PipelineConfig, input_dir: &Path, out_dir: &Path, force: bool) 
         // Only the train split: dev and test stay unseen.
         None => train_tokenizer(tables[0].words.iter().cloned(), tk)?,
     };
+    // Characters, like sub-words, come from the train split only.
+    let chars = tk.char_ids.then(|| {
+        CharVocab::fit(
+            tables[0].words.iter().flatten(),
+            tk.lowercase,
+            tk.max_word_chars,
+        )
+    });
     mb.timing("fit", t);
 
     let t = Instant::now();
@@ -103,17 +113,30 @@ pub fn run(cfg: &PipelineConfig, input_dir: &Path, out_dir: &Path, force: bool) 
     let mut outputs = Vec::with_capacity(SPLITS.len());
     let mut split_reports = BTreeMap::new();
     for (name, table) in SPLITS.iter().zip(&tables) {
-        let encoded = encode_table(&tok, table, tk.max_length)?;
-        let (targets, lost) = targets(table, &encoded, &labels, tk.label_all_subtokens)?;
-        split_reports.insert(name.to_string(), SplitReport::new(&encoded, unk, lost));
-        let n_words: Vec<u32> = table.words.iter().map(|w| w.len() as u32).collect();
-        let df =
-            frame(&table.ids, &encoded, &n_words, &table.features, &targets).map_err(|source| {
-                Error::Polars {
-                    path: table.path.clone(),
-                    source,
-                }
-            })?;
+        let examples = encode_table(&tok, table, tk)?;
+        let (targets, lost) = targets(table, &examples, &labels, tk.label_all_subtokens)?;
+        split_reports.insert(
+            name.to_string(),
+            SplitReport::new(&examples, unk, lost, tk.pad_to),
+        );
+        let char_ids: Option<Vec<Vec<Vec<u32>>>> = chars.as_ref().map(|v| {
+            table
+                .words
+                .iter()
+                .map(|ws| ws.iter().map(|w| v.ids(w)).collect())
+                .collect()
+        });
+        let table_rows = rows(
+            table,
+            &examples,
+            tk.truncation,
+            char_ids.as_deref(),
+            targets,
+        );
+        let df = frame(&table_rows).map_err(|source| Error::Polars {
+            path: table.path.clone(),
+            source,
+        })?;
         outputs.push((name, df));
     }
     mb.timing("encode", t);
@@ -128,8 +151,13 @@ pub fn run(cfg: &PipelineConfig, input_dir: &Path, out_dir: &Path, force: bool) 
             vocab_size: tok.get_vocab_size(true),
             max_length: tk.max_length,
             label_all_subtokens: tk.label_all_subtokens,
-            pad_id: ["[PAD]", "<pad>"].iter().find_map(|t| tok.token_to_id(t)),
+            pad_id: [cfg.tokenize.special_tokens.pad.as_str(), "[PAD]", "<pad>"]
+                .iter()
+                .find_map(|t| tok.token_to_id(t)),
             unk_id: unk,
+            truncation: tk.truncation,
+            stride: tk.stride,
+            char_vocab_size: chars.as_ref().map(CharVocab::len),
         },
         splits: split_reports,
     };
@@ -155,6 +183,9 @@ pub fn run(cfg: &PipelineConfig, input_dir: &Path, out_dir: &Path, force: bool) 
         Some(bytes) => mtl_core::fsio::atomic_write(&staging.path(FeatureSet::FILE), bytes)?,
         None => mtl_core::fsio::write_json(&staging.path(FeatureSet::FILE), &feature_set)?,
     }
+    if let Some(chars) = &chars {
+        chars.write(&staging.path(CharVocab::FILE))?;
+    }
     mtl_core::fsio::write_json(&staging.path(report::FILE), &report)?;
     mb.timing("write", t);
     let m = mb.finish(&staging, &file_rows)?;
@@ -162,17 +193,17 @@ pub fn run(cfg: &PipelineConfig, input_dir: &Path, out_dir: &Path, force: bool) 
     Ok(Outcome::Ran(m))
 }
 
-/// Encodes every row; a failing batch is re-encoded row by row so the
-/// error names the row.
-fn encode_table(tok: &Tokenizer, table: &SplitTable, max_length: usize) -> Result<Vec<Encoded>> {
+/// Encodes every row in parallel batches, with the configured truncation;
+/// a failing batch is re-encoded row by row so the error names the row.
+fn encode_table(tok: &Tokenizer, table: &SplitTable, tk: &TokenizeConfig) -> Result<Vec<Windowed>> {
     let mut out = Vec::with_capacity(table.rows());
     for (c, chunk) in table.words.chunks(CHUNK).enumerate() {
-        match encode_batch_words(tok, chunk, max_length) {
+        match encode_examples(tok, chunk, tk.max_length, tk.truncation, tk.stride) {
             Ok(v) => out.extend(v),
             Err(batch_err) => {
                 for (i, words) in chunk.iter().enumerate() {
                     let row = c * CHUNK + i;
-                    encode_words(tok, words, max_length)
+                    encode_words(tok, words, tk.max_length)
                         .map_err(|e| row_error(table, row, e.to_string()))?;
                 }
                 return Err(batch_err);
@@ -180,6 +211,49 @@ fn encode_table(tok: &Tokenizer, table: &SplitTable, max_length: usize) -> Resul
         }
     }
     Ok(out)
+}
+
+/// One row per window, example by example; per-example columns repeat on
+/// every window of the example. The `window` column is written in window
+/// mode only, so cut tables keep their schema.
+fn rows<'a>(
+    table: &'a SplitTable,
+    examples: &'a [Windowed],
+    truncation: Truncation,
+    char_ids: Option<&'a [Vec<Vec<u32>>]>,
+    targets: Vec<(String, Targets)>,
+) -> Rows<'a> {
+    let n: usize = examples.iter().map(|x| x.windows.len()).sum();
+    let mut out = Rows {
+        ids: Vec::with_capacity(n),
+        encoded: Vec::with_capacity(n),
+        n_words: Vec::with_capacity(n),
+        window: (truncation == Truncation::Window).then(|| Vec::with_capacity(n)),
+        char_ids: char_ids.map(|_| Vec::with_capacity(n)),
+        features: table
+            .features
+            .iter()
+            .map(|(f, _)| (f.clone(), Vec::with_capacity(n)))
+            .collect(),
+        targets,
+    };
+    for (row, x) in examples.iter().enumerate() {
+        for (k, e) in x.windows.iter().enumerate() {
+            out.ids.push(&table.ids[row]);
+            out.encoded.push(e);
+            out.n_words.push(table.words[row].len() as u32);
+            if let Some(w) = &mut out.window {
+                w.push(k as u32);
+            }
+            if let (Some(c), Some(all)) = (&mut out.char_ids, char_ids) {
+                c.push(&all[row]);
+            }
+            for ((_, dst), (_, src)) in out.features.iter_mut().zip(&table.features) {
+                dst.push(src[row]);
+            }
+        }
+    }
+    out
 }
 
 fn row_error(table: &SplitTable, row: usize, message: String) -> Error {
@@ -193,14 +267,22 @@ fn row_error(table: &SplitTable, row: usize, message: String) -> Error {
 
 type TaskTargets = (Vec<(String, Targets)>, BTreeMap<String, u64>);
 
-/// Label ids per task, aligned to sub-tokens for token tasks, plus the
-/// labelled words each token task lost to truncation.
+/// Label ids per task and row (window), aligned to sub-tokens for token
+/// tasks, plus the labelled words each token task lost to truncation.
+/// Sentence-level targets sit on an example's first window only; its other
+/// windows carry "no label".
 fn targets(
     table: &SplitTable,
-    encoded: &[Encoded],
+    examples: &[Windowed],
     labels: &LabelSet,
     all_subtokens: bool,
 ) -> Result<TaskTargets> {
+    // Per row, the example it belongs to and whether it is its first window.
+    let rows: Vec<(usize, bool)> = examples
+        .iter()
+        .enumerate()
+        .flat_map(|(row, x)| (0..x.windows.len()).map(move |k| (row, k == 0)))
+        .collect();
     let mut out = Vec::new();
     let mut lost = BTreeMap::new();
     for (task, column) in &table.labels {
@@ -218,18 +300,19 @@ fn targets(
         };
         let targets = match column {
             LabelColumn::Sentence(values) => Targets::Sentence(
-                values
-                    .iter()
-                    .enumerate()
-                    .map(|(row, v)| v.as_deref().map_or(Ok(NO_LABEL), |l| id_of(row, l)))
+                rows.iter()
+                    .map(|&(row, first)| match values[row].as_deref() {
+                        Some(l) if first => id_of(row, l),
+                        _ => Ok(NO_LABEL),
+                    })
                     .collect::<Result<_>>()?,
             ),
-            LabelColumn::Token(rows) => {
+            LabelColumn::Token(lists) => {
                 let mut task_lost = 0u64;
                 let mut aligned = Vec::with_capacity(rows.len());
-                for (row, word_labels) in rows.iter().enumerate() {
+                for (row, (word_labels, x)) in lists.iter().zip(examples).enumerate() {
                     let Some(word_labels) = word_labels else {
-                        aligned.push(None);
+                        aligned.extend(x.windows.iter().map(|_| None));
                         continue;
                     };
                     let n_words = table.words[row].len();
@@ -247,22 +330,24 @@ fn targets(
                         .iter()
                         .map(|l| id_of(row, l))
                         .collect::<Result<Vec<_>>>()?;
-                    task_lost += encoded[row].truncated_words as u64;
-                    aligned.push(Some(align_labels(
-                        &ids,
-                        &encoded[row].word_ids,
-                        all_subtokens,
-                    )));
+                    task_lost += x.lost_words() as u64;
+                    let word_ids: Vec<&[i32]> =
+                        x.windows.iter().map(|e| e.word_ids.as_slice()).collect();
+                    aligned.extend(
+                        align_windows(&ids, &word_ids, all_subtokens)
+                            .into_iter()
+                            .map(Some),
+                    );
                 }
                 lost.insert(task.clone(), task_lost);
                 Targets::Token(aligned)
             }
-            LabelColumn::Multilabel(rows) => Targets::Multilabel(
+            LabelColumn::Multilabel(lists) => Targets::Multilabel(
                 rows.iter()
-                    .enumerate()
-                    .map(|(row, labels)| {
-                        labels
+                    .map(|&(row, first)| {
+                        lists[row]
                             .as_ref()
+                            .filter(|_| first)
                             .map(|labels| {
                                 let mut ids = labels
                                     .iter()
@@ -276,9 +361,11 @@ fn targets(
                     })
                     .collect::<Result<_>>()?,
             ),
-            LabelColumn::Regression(values) => {
-                Targets::Regression(values.iter().map(|v| v.map(|v| v as f32)).collect())
-            }
+            LabelColumn::Regression(values) => Targets::Regression(
+                rows.iter()
+                    .map(|&(row, first)| values[row].filter(|_| first).map(|v| v as f32))
+                    .collect(),
+            ),
         };
         out.push((task.clone(), targets));
     }

@@ -32,11 +32,11 @@ use tokenizers::{
 
 use crate::error::{Error, Result};
 
+/// The default special tokens (`tokenize.special_tokens`), ids 0 to 3.
 pub const PAD: &str = "[PAD]";
 pub const UNK: &str = "[UNK]";
 pub const CLS: &str = "[CLS]";
 pub const SEP: &str = "[SEP]";
-/// Special tokens of trained tokenizers, with ids 0, 1, 2, 3.
 pub const SPECIAL_TOKENS: [&str; 4] = [PAD, UNK, CLS, SEP];
 
 const CONTINUING_PREFIX: &str = "##";
@@ -79,7 +79,9 @@ pub fn train_tokenizer(
         ));
     }
 
-    let specials: Vec<AddedToken> = SPECIAL_TOKENS
+    let sp = &cfg.special_tokens;
+    let specials: Vec<AddedToken> = sp
+        .all()
         .iter()
         .map(|t| AddedToken::from(*t, true))
         .collect();
@@ -87,7 +89,7 @@ pub fn train_tokenizer(
         TokenizerKind::Wordpiece => {
             let bpe = train_bpe(&counts, cfg, &specials)?;
             let mut wp = WordPiece::from_bpe(&bpe);
-            wp.unk_token = UNK.to_string();
+            wp.unk_token = sp.unk.clone();
             wp.continuing_subword_prefix = CONTINUING_PREFIX.to_string();
             wp.into()
         }
@@ -108,10 +110,10 @@ pub fn train_tokenizer(
             )
         })
     };
-    let (cls_id, sep_id) = (id(CLS)?, id(SEP)?);
+    let (cls_id, sep_id) = (id(&sp.cls)?, id(&sp.sep)?);
     tok.with_post_processor(Some(BertProcessing::new(
-        (SEP.into(), sep_id),
-        (CLS.into(), cls_id),
+        (sp.sep.clone(), sep_id),
+        (sp.cls.clone(), cls_id),
     )));
     let decoder: DecoderWrapper = match kind {
         TokenizerKind::Unigram => Metaspace::new(METASPACE, PrependScheme::Always, false).into(),
@@ -198,7 +200,7 @@ fn train_bpe(
         .continuing_subword_prefix(CONTINUING_PREFIX.into())
         .build();
     let mut bpe = BPE::builder()
-        .unk_token(UNK.into())
+        .unk_token(cfg.special_tokens.unk.clone())
         .continuing_subword_prefix(CONTINUING_PREFIX.into())
         .build()
         .map_err(|e| train_err(kind, e))?;
@@ -240,7 +242,7 @@ fn train_unigram(
         .show_progress(false)
         .vocab_size(vocab_size)
         .special_tokens(specials.to_vec())
-        .unk_token(Some(UNK.to_string()))
+        .unk_token(Some(cfg.special_tokens.unk.clone()))
         .build()
         .map_err(|e| train_err(kind, e))?;
     // EM sums floats over chunks sized by the pool's thread count; one
@@ -261,7 +263,7 @@ fn train_unigram(
     let (head, tail) = pieces.split_at(n_special);
     let mut tail = tail.to_vec();
     tail.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let unk = head.iter().position(|(p, _)| p == UNK);
+    let unk = head.iter().position(|(p, _)| *p == cfg.special_tokens.unk);
     let vocab: Vec<(String, f64)> = head.iter().cloned().chain(tail).collect();
     Unigram::from(vocab, unk, false).map_err(|e| train_err(kind, e))
 }
@@ -309,6 +311,35 @@ pub(crate) mod tests {
             for (i, t) in SPECIAL_TOKENS.iter().enumerate() {
                 assert_eq!(tok.token_to_id(t), Some(i as u32), "{kind:?} {t}");
             }
+        }
+    }
+
+    #[test]
+    fn special_tokens_come_from_the_config() {
+        let sp = mtl_core::config::SpecialTokens {
+            pad: "<pad>".into(),
+            unk: "<unk>".into(),
+            cls: "<s>".into(),
+            sep: "</s>".into(),
+        };
+        for kind in [
+            TokenizerKind::Wordpiece,
+            TokenizerKind::Bpe,
+            TokenizerKind::Unigram,
+        ] {
+            let cfg = TokenizeConfig {
+                special_tokens: sp.clone(),
+                ..config(kind, 120)
+            };
+            let tok = train_tokenizer(corpus().into_iter(), &cfg).unwrap();
+            for (i, t) in sp.all().iter().enumerate() {
+                assert_eq!(tok.token_to_id(t), Some(i as u32), "{kind:?} {t}");
+            }
+            assert_eq!(tok.token_to_id(PAD), None, "{kind:?}: no default tokens");
+            let enc = tok.encode("the dog zzzzqqq", true).unwrap();
+            let tokens = enc.get_tokens();
+            assert_eq!(tokens.first().map(String::as_str), Some("<s>"), "{kind:?}");
+            assert_eq!(tokens.last().map(String::as_str), Some("</s>"), "{kind:?}");
         }
     }
 

@@ -690,3 +690,220 @@ fn bad_multilabel_labels_and_null_features_name_the_row() {
         assert!(err.contains(part), "{part} missing from: {err}");
     }
 }
+
+// ---- windows, character ids and pad_to --------------------------------
+
+fn u32_col(df: &DataFrame, name: &str) -> Vec<u32> {
+    df.column(name)
+        .unwrap()
+        .u32()
+        .unwrap()
+        .into_no_null_iter()
+        .collect()
+}
+
+fn str_col(df: &DataFrame, name: &str) -> Vec<String> {
+    df.column(name)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|s| s.unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn long_examples_become_windows_that_score_every_word_once() {
+    let (_root, split, out) = setup();
+    let cfg = config(
+        "truncation = \"window\"\nstride = 3\npad_to = 20\nchar_ids = true\nmax_word_chars = 5\n",
+    );
+    mtl_tokenize::run(&cfg, &split, &out, false).unwrap();
+    let train = artifact::read_parquet(&out.join("train.parquet")).unwrap();
+    let list = |t: DataType| DataType::List(Box::new(t));
+    let schema: Vec<(String, DataType)> = train
+        .columns()
+        .iter()
+        .map(|c| (c.name().to_string(), c.dtype().clone()))
+        .collect();
+    assert_eq!(
+        schema[4..8],
+        [
+            ("length".to_string(), DataType::UInt32),
+            ("window".to_string(), DataType::UInt32),
+            ("char_ids".to_string(), list(list(DataType::UInt32))),
+            ("y_pos".to_string(), list(DataType::Int32)),
+        ]
+    );
+
+    // Only t4 (22 words) exceeds 16 sub-tokens; its windows follow it.
+    let ids = str_col(&train, "id");
+    let windows = u32_col(&train, "window");
+    let t4: Vec<usize> = (0..ids.len()).filter(|&i| ids[i] == "t4").collect();
+    assert!(t4.len() >= 2, "{ids:?}");
+    assert_eq!(ids.len(), 5 + t4.len());
+    assert_eq!(
+        t4.iter().map(|&i| windows[i]).collect::<Vec<_>>(),
+        (0..t4.len() as u32).collect::<Vec<_>>()
+    );
+    assert!(
+        (0..ids.len())
+            .filter(|i| !t4.contains(i))
+            .all(|i| windows[i] == 0)
+    );
+    assert_eq!(
+        t4,
+        (t4[0]..t4[0] + t4.len()).collect::<Vec<_>>(),
+        "contiguous"
+    );
+
+    // The sentence label rides on window 0 only.
+    let y_sent: Vec<i32> = train
+        .column("y_sentiment")
+        .unwrap()
+        .i32()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert_eq!(y_sent[t4[0]], 0);
+    assert!(t4[1..].iter().all(|&i| y_sent[i] == NO_LABEL));
+
+    // Every word of t4 is scored once and its labels merge back whole.
+    let word_ids = i32_lists(&train, "word_ids");
+    let y_pos = i32_lists(&train, "y_pos");
+    let n_words = u32_col(&train, "n_words");
+    let wids: Vec<Vec<i32>> = t4.iter().map(|&i| word_ids[i].clone().unwrap()).collect();
+    let ys: Vec<Vec<i32>> = t4.iter().map(|&i| y_pos[i].clone().unwrap()).collect();
+    let row = &train_rows()[4];
+    assert!(t4.iter().all(|&i| n_words[i] as usize == row.words.len()));
+    let want: Vec<Option<i32>> = row
+        .pos
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|t| Some(POS.iter().position(|p| p == t).unwrap() as i32))
+        .collect();
+    assert_eq!(
+        mtl_tokenize::align::unalign_windows(&ys, &wids, row.words.len()),
+        want
+    );
+    let scored: usize = ys.iter().flatten().filter(|&&y| y != IGNORE_INDEX).count();
+    assert_eq!(scored, row.words.len());
+    for w in &wids {
+        assert!(w.len() <= 16 && w[0] == -1 && *w.last().unwrap() == -1);
+    }
+
+    // Character ids: one list per word of the example, from chars.json.
+    let chars = mtl_tokenize::CharVocab::read(&out.join("chars.json")).unwrap();
+    assert!(chars.lowercase);
+    assert_eq!(chars.max_word_chars, 5);
+    let char_ids: Vec<Vec<Vec<u32>>> = train
+        .column("char_ids")
+        .unwrap()
+        .list()
+        .unwrap()
+        .series_iter()
+        .map(|words| {
+            words
+                .unwrap()
+                .list()
+                .unwrap()
+                .series_iter()
+                .map(|w| w.unwrap().u32().unwrap().into_no_null_iter().collect())
+                .collect()
+        })
+        .collect();
+    let t0: Vec<Vec<u32>> = train_rows()[0].words.iter().map(|w| chars.ids(w)).collect();
+    assert_eq!(char_ids[0], t0);
+    // "quickly" keeps its first five characters, all seen in train.
+    assert_eq!(char_ids[0][3], chars.ids("quick"));
+    assert!(char_ids[0][3].len() == 5 && char_ids[0][3].iter().all(|&c| c >= 2));
+    assert!(t4.iter().all(|&i| char_ids[i].len() == row.words.len()));
+    // Dev is encoded with the train vocabulary into the same column.
+    let dev = artifact::read_parquet(&out.join("dev.parquet")).unwrap();
+    assert!(dev.column("char_ids").is_ok());
+
+    let report = mtl_tokenize::Report::read(&out).unwrap();
+    let tr = &report.splits["train"];
+    assert_eq!((tr.examples, tr.rows), (6, ids.len() as u64));
+    assert_eq!((tr.windowed_examples, tr.windows), (1, t4.len() as u64));
+    assert_eq!(
+        (tr.truncated_examples, tr.truncated_words, tr.cut_words),
+        (0, 0, 0)
+    );
+    assert_eq!(tr.labelled_words_lost["pos"], 0);
+    assert_eq!(tr.padding.pad_to, Some(20));
+    let real: u64 = u32_col(&train, "length")
+        .iter()
+        .map(|&l| u64::from(l))
+        .sum();
+    let fixed = tr.padding.fixed.unwrap();
+    assert!((fixed - (1.0 - real as f64 / (20.0 * ids.len() as f64))).abs() < 1e-12);
+    assert_eq!(tr.padding.effective(), Some(fixed));
+    assert_eq!(report.tokenizer.char_vocab_size, Some(chars.len()));
+    assert!(
+        Manifest::read(&out)
+            .unwrap()
+            .outputs
+            .contains_key("chars.json")
+    );
+}
+
+#[test]
+fn windows_carry_sentence_targets_once_and_features_on_every_window() {
+    let root = tempfile::tempdir().unwrap();
+    let split = root.path().join("split");
+    let out = root.path().join("tokenize");
+    write_new_split(&split, &new_rows(), true);
+    // Four sub-tokens per window: two words between the specials.
+    let cfg = config("truncation = \"window\"\nstride = 1\n");
+    let mut cfg = cfg;
+    cfg.tokenize.max_length = 4;
+    mtl_tokenize::run(&cfg, &split, &out, false).unwrap();
+    let train = artifact::read_parquet(&out.join("train.parquet")).unwrap();
+    let ids = str_col(&train, "id");
+    let windows = u32_col(&train, "window");
+    let topics = i32_lists(&train, "y_topics");
+    let score: Vec<Option<f32>> = train
+        .column("y_score")
+        .unwrap()
+        .f32()
+        .unwrap()
+        .iter()
+        .collect();
+    let n_words: Vec<f32> = train
+        .column("feat_n_words")
+        .unwrap()
+        .f32()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert!(ids.len() > 4, "every example needs windows: {ids:?}");
+    for (i, id) in ids.iter().enumerate() {
+        let ex = new_rows().into_iter().find(|r| r.id == id).unwrap();
+        assert_eq!(n_words[i], ex.n_words.unwrap(), "features on every window");
+        if windows[i] == 0 {
+            assert_eq!(score[i], ex.score.map(|s| s as f32), "{id}");
+            assert_eq!(topics[i].is_some(), ex.topics.is_some(), "{id}");
+        } else {
+            assert_eq!(
+                (score[i], &topics[i]),
+                (None, &None),
+                "{id} window {}",
+                windows[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn cut_tables_have_no_window_or_char_columns() {
+    let (_root, split, out) = setup();
+    mtl_tokenize::run(&config(""), &split, &out, false).unwrap();
+    let train = artifact::read_parquet(&out.join("train.parquet")).unwrap();
+    assert!(train.column("window").is_err() && train.column("char_ids").is_err());
+    assert!(!out.join("chars.json").exists());
+    let report = mtl_tokenize::Report::read(&out).unwrap();
+    assert_eq!(report.splits["train"].padding.fixed, None);
+    assert_eq!(report.tokenizer.char_vocab_size, None);
+}

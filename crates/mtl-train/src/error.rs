@@ -16,8 +16,17 @@ pub enum Error {
     },
     #[error("{path}: {message}")]
     Data { path: PathBuf, message: String },
-    #[error("training diverged at step {step}: loss is {value} (lower train.learning_rate?)")]
-    NonFinite { step: usize, value: f32 },
+    /// A NaN or infinite loss or gradient: the run stops; the last
+    /// checkpoint (written at the last evaluation) is left in place.
+    #[error(
+        "training diverged at step {step}: {what} is {value} (lower train.learning_rate or set \
+         train.grad_clip); the last checkpoint, if any, is kept"
+    )]
+    NonFinite {
+        step: usize,
+        what: String,
+        value: f64,
+    },
     #[error("no training examples: {0}")]
     Empty(String),
 }

@@ -1,78 +1,109 @@
 //! The train stage: fits one shared encoder with one head per task on the
 //! tokenized training split (classification, tagging, spans, multilabel and
 //! regression heads; sentence heads may take standardized side-input
-//! features), sums the task losses with the configured task weights and
-//! per-class weights, picks the epoch with the best mean dev score (see
-//! [`score`]), and writes a self-contained model bundle (with
-//! `features.json`) plus a training log.
+//! features), and writes a self-contained model bundle (with
+//! `features.json`), a training log and a report.
+//!
+//! How it trains, each part behind a `[train]` switch, each in its module:
+//! task sampling (`sampling`: proportional, temperature, uniform, annealed,
+//! per-task caps), loss weighting (`weighting`: static, uncertainty, DWA)
+//! and PCGrad (`pcgrad`), AdamW with separate encoder and head learning
+//! rates on a linear or cosine schedule (`optim`), batches bounded by
+//! `max_tokens` and padded to `pad_to` (`batching`), evaluation on dev every
+//! `eval_every` steps with model selection and early stopping on the mean
+//! dev score ([`score`]), and checkpoints for `--resume` (`checkpoint`: in
+//! `<out>.checkpoint/`, beside the stage folder). The loop itself is
+//! `trainer`; the progress bar and peak memory are in `progress` and
+//! `report`.
 //!
 //! It never scores with official metrics (that is eval's job) and never
 //! touches raw text: it reads only the tokenize stage's artifacts
 //! (`{train,dev}.parquet`, `labels.json`, `tokenizer.json`, and
 //! `features.json` when present; without it no head takes side inputs).
 
+mod batching;
+mod checkpoint;
 mod data;
 mod error;
 mod optim;
+mod pcgrad;
+mod progress;
+mod report;
 mod sampling;
 pub mod score;
+mod trainer;
+mod weighting;
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::Device;
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use mtl_core::config::EncoderKind;
 use mtl_core::manifest::{fingerprint, upstream};
 use mtl_core::{
     FeatureSet, LabelSet, Manifest, ManifestBuilder, Outcome, PipelineConfig, Stage, StagingDir,
     TaskKind,
 };
-use mtl_model::{
-    Batch, BundleMeta, EncoderSpec, HeadSpec, LossWeights, ModelSpec, MultiTaskModel, Preprocess,
-    Targets,
-};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use serde::Serialize;
+use mtl_model::{BundleMeta, EncoderSpec, HeadSpec, LossWeights, ModelSpec, Preprocess};
 
 pub use data::{Example, RowTarget};
 pub use error::{Error, Result};
+pub use report::TrainReport;
 
 /// Bumped when train's output changes for the same input.
-pub const STAGE_VERSION: u32 = 3;
+pub const STAGE_VERSION: u32 = 4;
 
-#[derive(Debug, Serialize)]
-pub struct TrainReport {
-    pub parameters: usize,
-    pub steps: usize,
-    pub epochs: usize,
-    pub best_epoch: usize,
-    /// Per task, the selection score of the best epoch (on dev, or on
-    /// train without dev rows); which score is in `dev_metric`.
-    pub best_dev_score: BTreeMap<String, f64>,
-    /// Per task, the name of its selection score ([`score::metric`]).
-    pub dev_metric: BTreeMap<String, String>,
-    pub seconds: f64,
-    pub tokens_per_second: f64,
-    pub first_loss: f32,
-    pub last_epoch_loss: f32,
+/// How the stage runs, besides the config.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Re-run even if the output is current.
+    pub force: bool,
+    /// Continue from the checkpoint beside the output folder
+    /// (`<out>.checkpoint/`), if there is one; without one, start afresh.
+    pub resume: bool,
+    /// No progress bar and no per-evaluation lines on stderr.
+    pub quiet: bool,
 }
 
 /// Runs the stage from the tokenize output `input_dir` into `out_dir`.
 pub fn run(cfg: &PipelineConfig, input_dir: &Path, out_dir: &Path, force: bool) -> Result<Outcome> {
-    let (_, input) = upstream(input_dir, Stage::Tokenize)?;
-    let fp = fingerprint(
-        Stage::Train,
-        STAGE_VERSION,
+    run_with(
         cfg,
-        std::slice::from_ref(&input),
-    );
-    if !force && let Some(m) = Manifest::fresh(out_dir, &fp) {
+        input_dir,
+        out_dir,
+        RunOptions {
+            force,
+            ..RunOptions::default()
+        },
+    )
+}
+
+/// [`run`] with every option.
+pub fn run_with(
+    cfg: &PipelineConfig,
+    input_dir: &Path,
+    out_dir: &Path,
+    opts: RunOptions,
+) -> Result<Outcome> {
+    let (_, input) = upstream(input_dir, Stage::Tokenize)?;
+    let pretrained = pretrained_dir(cfg)?;
+    let mut inputs = vec![input];
+    if let Some(dir) = &pretrained {
+        // The checkpoint initializes the encoder: a new one must retrain.
+        for file in ["config.json", "model.safetensors"] {
+            inputs.push(mtl_core::InputRef {
+                name: format!("pretrained/{file}"),
+                fingerprint: mtl_core::hash::sha256_file(&dir.join(file))?,
+            });
+        }
+    }
+    let fp = fingerprint(Stage::Train, STAGE_VERSION, cfg, &inputs);
+    if !opts.force
+        && let Some(m) = Manifest::fresh(out_dir, &fp)
+    {
         return Ok(Outcome::Cached(m));
     }
-    let mut builder = ManifestBuilder::new(Stage::Train, STAGE_VERSION, fp, vec![input]);
+    let mut builder = ManifestBuilder::new(Stage::Train, STAGE_VERSION, fp.clone(), inputs);
     let labels = LabelSet::read(&input_dir.join(LabelSet::FILE))?;
     let tokenizer = input_dir.join("tokenizer.json");
     let features_path = input_dir.join(FeatureSet::FILE);
@@ -81,7 +112,7 @@ pub fn run(cfg: &PipelineConfig, input_dir: &Path, out_dir: &Path, force: bool) 
     } else {
         FeatureSet::default()
     };
-    let spec = model_spec(cfg, &labels, &features, &tokenizer)?;
+    let spec = model_spec(cfg, &labels, &features, &tokenizer, pretrained.as_deref())?;
     let features = heads_features(features, &spec);
     let weights = loss_weights(cfg, &labels)?;
     let used = features.used();
@@ -108,7 +139,15 @@ pub fn run(cfg: &PipelineConfig, input_dir: &Path, out_dir: &Path, force: bool) 
                 .map(|d| (d.name.clone(), d.clean.clone()))
                 .collect(),
             max_length: cfg.tokenize.max_length,
+            truncation: cfg.tokenize.truncation,
+            stride: cfg.tokenize.stride,
+            pad_to: cfg.tokenize.pad_to,
         },
+    };
+    let save_bundle = |dir: &Path, varmap: &candle_nn::VarMap| -> Result<()> {
+        Ok(mtl_model::bundle::save(
+            dir, &meta, varmap, &tokenizer, &labels, &features,
+        )?)
     };
     let staging = StagingDir::begin(out_dir)?;
     let t_train = Instant::now();
@@ -116,22 +155,42 @@ pub fn run(cfg: &PipelineConfig, input_dir: &Path, out_dir: &Path, force: bool) 
         spec: &spec,
         features: &features,
         weights: &weights,
+        pad_to: cfg.tokenize.pad_to,
+        pretrained: pretrained.as_deref(),
     };
-    let report = fit(cfg, &setup, &train, &dev, &staging, |varmap| {
-        mtl_model::bundle::save(
-            &staging.path("model"),
-            &meta,
-            varmap,
-            &tokenizer,
-            &labels,
-            &features,
-        )
-    })?;
+    let checkpoint_dir = checkpoint::dir_for(out_dir);
+    let (report, varmap) = trainer::fit(
+        cfg,
+        &setup,
+        &train,
+        &dev,
+        trainer::FitOptions {
+            log_path: staging.path("log.jsonl"),
+            checkpoint: Some(trainer::Checkpointing {
+                dir: checkpoint_dir.clone(),
+                fingerprint: fp,
+                resume: opts.resume,
+                save_model: &save_bundle,
+            }),
+            quiet: opts.quiet,
+            poison_at: None,
+        },
+    )?;
+    save_bundle(&staging.path("model"), &varmap)?;
     builder.timing("train", t_train);
     mtl_core::fsio::write_json(&staging.path("report.json"), &report)?;
     let m = builder.finish(&staging, &BTreeMap::new())?;
     staging.commit()?;
+    checkpoint::remove(&checkpoint_dir)?;
     Ok(Outcome::Ran(m))
+}
+
+/// The pretrained encoder's folder, for `encoder = "bert"`.
+fn pretrained_dir(cfg: &PipelineConfig) -> Result<Option<PathBuf>> {
+    match (&cfg.model.encoder, &cfg.model.pretrained) {
+        (EncoderKind::Bert, Some(raw)) => Ok(Some(cfg.resolve_path("model.pretrained", raw)?)),
+        _ => Ok(None),
+    }
 }
 
 fn model_spec(
@@ -139,6 +198,7 @@ fn model_spec(
     labels: &LabelSet,
     features: &FeatureSet,
     tokenizer: &Path,
+    pretrained: Option<&Path>,
 ) -> Result<ModelSpec> {
     let tok: serde_json::Value = mtl_core::fsio::read_json(tokenizer)?;
     let vocab_size = tok
@@ -164,16 +224,38 @@ fn model_spec(
                 + 1
         })
         .unwrap_or(0);
-    let m = &cfg.model;
+    let max_positions = cfg.tokenize.pad_to.unwrap_or(cfg.tokenize.max_length);
+    let vocab_size = vocab_size.max(max_added);
+    let encoder = match pretrained {
+        Some(dir) => {
+            let e = EncoderSpec::from_pretrained(&cfg.model, dir)?;
+            // Both would fail inside candle at the first batch otherwise.
+            if vocab_size > e.vocab_size {
+                return Err(Error::Data {
+                    path: tokenizer.to_path_buf(),
+                    message: format!(
+                        "the tokenizer has {vocab_size} ids but the pretrained encoder in {} has {}: \
+                         tokenize with the model's own tokenizer.json",
+                        dir.display(),
+                        e.vocab_size
+                    ),
+                });
+            }
+            if max_positions > e.max_positions {
+                return Err(Error::Data {
+                    path: dir.join("config.json"),
+                    message: format!(
+                        "batches of {max_positions} sub-tokens (tokenize.pad_to or max_length) exceed the encoder's {} positions",
+                        e.max_positions
+                    ),
+                });
+            }
+            e
+        }
+        None => EncoderSpec::from_config(&cfg.model, vocab_size, max_positions),
+    };
     Ok(ModelSpec {
-        encoder: EncoderSpec {
-            kind: "bilstm".into(),
-            vocab_size: vocab_size.max(max_added),
-            embedding_dim: m.embedding_dim,
-            hidden_dim: m.hidden_dim,
-            layers: m.layers,
-            dropout: m.dropout as f32,
-        },
+        encoder,
         tasks: cfg
             .tasks
             .iter()
@@ -275,222 +357,26 @@ pub struct Setup<'a> {
     /// Side inputs and their statistics.
     pub features: &'a FeatureSet,
     pub weights: &'a LossWeights,
-}
-
-/// A padded batch of rows `idx`, with the side inputs of every head that
-/// takes some.
-pub(crate) fn batch_rows(
-    examples: &[Example],
-    idx: &[usize],
-    features: &FeatureSet,
-    device: &Device,
-) -> Result<Batch> {
-    let rows: Vec<&[u32]> = idx
-        .iter()
-        .map(|&i| examples[i].input_ids.as_slice())
-        .collect();
-    let batch = Batch::pad(&rows, device)?;
-    if features.used().is_empty() {
-        return Ok(batch);
-    }
-    let values: Vec<&BTreeMap<String, f32>> = idx.iter().map(|&i| &examples[i].features).collect();
-    Ok(batch.with_features(features, &values)?)
-}
-
-/// Builds a padded batch and every task's targets for rows `idx`.
-fn make_batch(
-    examples: &[Example],
-    idx: &[usize],
-    setup: &Setup,
-    device: &Device,
-) -> Result<(Batch, BTreeMap<String, Targets>)> {
-    let batch = batch_rows(examples, idx, setup.features, device)?;
-    let mut targets = BTreeMap::new();
-    for h in &setup.spec.tasks {
-        if !idx
-            .iter()
-            .any(|&i| examples[i].targets.contains_key(&h.name))
-        {
-            continue;
-        }
-        let gold = |i: usize| examples[i].targets.get(&h.name);
-        let t = match h.kind {
-            TaskKind::Tagging | TaskKind::Spans => {
-                let per_row: Vec<Option<&[i32]>> = idx
-                    .iter()
-                    .map(|&i| match gold(i) {
-                        Some(RowTarget::Token(y)) => Some(y.as_slice()),
-                        _ => None,
-                    })
-                    .collect();
-                Targets::Token(batch.token_targets(&per_row))
-            }
-            TaskKind::Classification => Targets::Sentence(
-                idx.iter()
-                    .map(|&i| match gold(i) {
-                        Some(RowTarget::Sentence(y)) => *y,
-                        _ => -1,
-                    })
-                    .collect(),
-            ),
-            TaskKind::Multilabel => Targets::Multilabel(
-                idx.iter()
-                    .map(|&i| match gold(i) {
-                        Some(RowTarget::Multilabel(y)) => Some(y.clone()),
-                        _ => None,
-                    })
-                    .collect(),
-            ),
-            TaskKind::Regression => Targets::Regression(
-                idx.iter()
-                    .map(|&i| match gold(i) {
-                        Some(RowTarget::Regression(y)) => Some(*y),
-                        _ => None,
-                    })
-                    .collect(),
-            ),
-        };
-        targets.insert(h.name.clone(), t);
-    }
-    Ok((batch, targets))
-}
-
-fn fit(
-    cfg: &PipelineConfig,
-    setup: &Setup,
-    train: &[Example],
-    dev: &[Example],
-    staging: &StagingDir,
-    mut save_best: impl FnMut(&candle_nn::VarMap) -> mtl_model::Result<()>,
-) -> Result<TrainReport> {
-    let device = Device::Cpu;
-    let tc = &cfg.train;
-    let seed = cfg.pipeline.seed;
-    let spec = setup.spec;
-    let (model, varmap) = MultiTaskModel::new(spec, seed, &device)?;
-    let vars = varmap.all_vars();
-    let parameters: usize = vars.iter().map(|v| v.as_tensor().elem_count()).sum();
-    let mut opt = AdamW::new(
-        vars.clone(),
-        ParamsAdamW {
-            lr: tc.learning_rate,
-            weight_decay: tc.weight_decay,
-            ..Default::default()
-        },
-    )?;
-    let task_names: Vec<String> = spec.tasks.iter().map(|h| h.name.clone()).collect();
-    let mut sampler = sampling::ProportionalSampler::new(train, &task_names, tc.batch_size);
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
-    let steps_per_epoch = sampler.steps_per_epoch(train.len());
-    let total_steps = tc
-        .max_steps
-        .unwrap_or(usize::MAX)
-        .min(steps_per_epoch * tc.epochs)
-        .max(1);
-
-    let log_path = staging.path("log.jsonl");
-    let mut log = std::io::BufWriter::new(
-        std::fs::File::create(&log_path).map_err(|e| mtl_core::CoreError::io(&log_path, e))?,
-    );
-    let mut write_log = |v: serde_json::Value| -> Result<()> {
-        writeln!(log, "{v}").map_err(|e| mtl_core::CoreError::io(&log_path, e).into())
-    };
-
-    let metric_of = |task: &str| spec.head(task).map_or("score", |h| score::metric(h.kind));
-    let started = Instant::now();
-    let mut tokens = 0usize;
-    let mut first_loss = None;
-    let mut best: Option<(f64, usize, BTreeMap<String, f64>)> = None;
-    let mut epoch_loss = 0f32;
-    let mut step = 0;
-    let mut epoch = 0;
-    while step < total_steps {
-        epoch += 1;
-        let (mut sum, mut n) = (0f32, 0usize);
-        for _ in 0..steps_per_epoch {
-            if step >= total_steps {
-                break;
-            }
-            let Some((_, idx)) = sampler.next_batch(&mut rng) else {
-                break;
-            };
-            let (batch, targets) = make_batch(train, &idx, setup, &device)?;
-            tokens += batch.lengths.iter().sum::<usize>();
-            let Some((loss, parts)) =
-                model.loss(&batch, &targets, setup.weights, Some(&mut rng))?
-            else {
-                continue;
-            };
-            let value = loss.to_scalar::<f32>()?;
-            if !value.is_finite() {
-                return Err(Error::NonFinite { step, value });
-            }
-            first_loss.get_or_insert(value);
-            let mut grads = loss.backward()?;
-            if let Some(clip) = tc.grad_clip {
-                optim::clip_grad_norm(&vars, &mut grads, clip)?;
-            }
-            let lr = optim::lr_at(tc.learning_rate, step, total_steps);
-            opt.set_learning_rate(lr);
-            opt.step(&grads)?;
-            write_log(
-                serde_json::json!({"step": step, "epoch": epoch, "loss": value, "tasks": parts, "lr": lr}),
-            )?;
-            sum += value;
-            n += 1;
-            step += 1;
-        }
-        epoch_loss = sum / n.max(1) as f32;
-        let select_on = if dev.is_empty() { train } else { dev };
-        let dev_score = score::dev_scores(&model, setup.features, select_on, 64, &device)?;
-        let mean = dev_score.values().sum::<f64>() / dev_score.len().max(1) as f64;
-        let tok_s = tokens as f64 / started.elapsed().as_secs_f64().max(1e-9);
-        eprintln!(
-            "  epoch {epoch:>3}  step {step:>5}/{total_steps}  loss {epoch_loss:.4}  dev {}  {tok_s:.0} tok/s",
-            dev_score
-                .iter()
-                .map(|(t, a)| format!("{t} {} {a:.3}", metric_of(t)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        write_log(
-            serde_json::json!({"epoch": epoch, "step": step, "train_loss": epoch_loss, "dev_score": dev_score, "dev_mean": mean}),
-        )?;
-        if best.as_ref().is_none_or(|(b, _, _)| mean > *b) {
-            save_best(&varmap)?;
-            best = Some((mean, epoch, dev_score));
-        }
-    }
-    log.flush()
-        .map_err(|e| mtl_core::CoreError::io(&log_path, e))?;
-    let (_, best_epoch, best_dev_score) =
-        best.ok_or_else(|| Error::Empty("no training step ran".into()))?;
-    let seconds = started.elapsed().as_secs_f64();
-    Ok(TrainReport {
-        parameters,
-        steps: step,
-        epochs: epoch,
-        best_epoch,
-        best_dev_score,
-        dev_metric: spec
-            .tasks
-            .iter()
-            .map(|h| (h.name.clone(), score::metric(h.kind).to_string()))
-            .collect(),
-        seconds,
-        tokens_per_second: tokens as f64 / seconds.max(1e-9),
-        first_loss: first_loss.unwrap_or(f32::NAN),
-        last_epoch_loss: epoch_loss,
-    })
+    /// `tokenize.pad_to`: every batch this wide.
+    pub pad_to: Option<usize>,
+    /// The pretrained encoder's folder (`encoder = "bert"`): its weights
+    /// initialize the encoder.
+    pub pretrained: Option<&'a Path>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::Rng;
+    use crate::trainer::{Checkpointing, FitOptions, fit};
+    use candle_nn::VarMap;
+    use mtl_core::config::{Sampling, Schedule, Weighting};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use std::path::PathBuf;
 
     /// Sentence label: does the row contain token 3? Token tag: is the
-    /// token id odd? Both are learnable from the ids alone.
+    /// token id odd? Both are learnable from the ids alone, and every row
+    /// carries both tasks.
     fn synthetic(n: usize, seed: u64) -> Vec<Example> {
         let mut rng = StdRng::seed_from_u64(seed);
         (0..n)
@@ -554,6 +440,7 @@ learning_rate = 0.01
                 hidden_dim: 16,
                 layers: 1,
                 dropout: 0.0,
+                ..EncoderSpec::default()
             },
             tasks: vec![
                 HeadSpec::new("has3", TaskKind::Classification, 2),
@@ -562,75 +449,347 @@ learning_rate = 0.01
         }
     }
 
-    fn fit_plain(
-        cfg: &PipelineConfig,
-        train: &[Example],
-        dev: &[Example],
-        staging: &StagingDir,
-        save: impl FnMut(&candle_nn::VarMap) -> mtl_model::Result<()>,
-    ) -> Result<TrainReport> {
-        let spec = spec();
-        let setup = Setup {
-            spec: &spec,
-            features: &FeatureSet::default(),
-            weights: &LossWeights::default(),
-        };
-        fit(cfg, &setup, train, dev, staging, save)
+    struct Run {
+        dir: tempfile::TempDir,
+        ck: PathBuf,
+    }
+
+    impl Run {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let ck = dir.path().join("train.checkpoint");
+            Self { dir, ck }
+        }
+
+        fn log(&self) -> PathBuf {
+            self.dir.path().join("log.jsonl")
+        }
+
+        /// Trains on the standard synthetic data; with `resume`, through a
+        /// checkpoint folder.
+        fn fit(
+            &self,
+            cfg: &PipelineConfig,
+            checkpoint: Option<bool>,
+            poison_at: Option<usize>,
+        ) -> Result<(TrainReport, VarMap)> {
+            let spec = spec();
+            let setup = Setup {
+                spec: &spec,
+                features: &FeatureSet::default(),
+                weights: &LossWeights::default(),
+                pad_to: cfg.tokenize.pad_to,
+                pretrained: None,
+            };
+            let save = |dir: &Path, vm: &VarMap| -> Result<()> {
+                std::fs::create_dir_all(dir).unwrap();
+                vm.save(dir.join(mtl_model::bundle::WEIGHTS)).unwrap();
+                Ok(())
+            };
+            fit(
+                cfg,
+                &setup,
+                &synthetic(320, 1),
+                &synthetic(80, 2),
+                FitOptions {
+                    log_path: self.log(),
+                    checkpoint: checkpoint.map(|resume| Checkpointing {
+                        dir: self.ck.clone(),
+                        fingerprint: "fp".into(),
+                        resume,
+                        save_model: &save,
+                    }),
+                    quiet: true,
+                    poison_at,
+                },
+            )
+        }
+    }
+
+    fn weights(vm: &VarMap) -> BTreeMap<String, Vec<f32>> {
+        vm.data()
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_tensor().flatten_all().unwrap().to_vec1().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn log_lines(run: &Run) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(run.log())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 
     #[test]
     fn loss_falls_and_both_tasks_are_learned() {
-        let dir = tempfile::tempdir().unwrap();
-        let staging = StagingDir::begin(&dir.path().join("train")).unwrap();
-        let (train, dev) = (synthetic(320, 1), synthetic(80, 2));
-        let mut saves = 0;
-        let report = fit_plain(&config(), &train, &dev, &staging, |_| {
-            saves += 1;
-            Ok(())
-        })
-        .unwrap();
-        assert!(saves >= 1);
+        let run = Run::new();
+        let (report, _) = run.fit(&config(), None, None).unwrap();
         assert!(
             report.last_epoch_loss < report.first_loss * 0.5,
             "{report:?}"
         );
         assert!(report.best_dev_score["has3"] > 0.9, "{report:?}");
         assert!(report.best_dev_score["odd"] > 0.95, "{report:?}");
-        let log = std::fs::read_to_string(staging.path("log.jsonl")).unwrap();
+        assert_eq!(report.evaluations, 8);
+        let log = log_lines(&run);
         assert_eq!(
-            log.lines().filter(|l| l.contains("\"lr\"")).count(),
+            log.iter().filter(|l| l.get("lr").is_some()).count(),
             report.steps
+        );
+        assert!(report.peak_rss_bytes.is_some() || !cfg!(target_os = "linux"));
+    }
+
+    /// Each sampling, weighting and schedule option trains both tasks.
+    #[test]
+    fn every_strategy_finishes_and_improves() {
+        type Set = fn(&mut PipelineConfig);
+        let variants: [(&str, Set); 7] = [
+            ("uncertainty", |c| {
+                c.train.weighting = Weighting::Uncertainty
+            }),
+            ("dwa", |c| c.train.weighting = Weighting::Dwa),
+            ("pcgrad", |c| c.train.pcgrad = true),
+            ("temperature", |c| c.train.sampling = Sampling::Temperature),
+            ("uniform", |c| c.train.sampling = Sampling::Uniform),
+            ("annealed", |c| c.train.sampling = Sampling::Annealed),
+            ("cosine", |c| c.train.schedule = Schedule::Cosine),
+        ];
+        for (name, set) in variants {
+            let mut cfg = config();
+            cfg.train.epochs = 5;
+            set(&mut cfg);
+            let run = Run::new();
+            let (report, _) = run.fit(&cfg, None, None).unwrap();
+            assert!(
+                report.last_epoch_loss < report.first_loss * 0.6,
+                "{name}: {report:?}"
+            );
+            assert!(report.best_dev_score["has3"] > 0.8, "{name}: {report:?}");
+            assert!(report.best_dev_score["odd"] > 0.9, "{name}: {report:?}");
+            match name {
+                "uncertainty" => {
+                    let s = report.log_variances.as_ref().unwrap();
+                    // Both losses fell below ½, so both log-variances went
+                    // negative (weights above 1).
+                    assert!(s.values().all(|&s| s < 0.0), "{s:?}");
+                    assert!(report.task_weights.values().all(|&w| w > 1.0));
+                }
+                "dwa" => {
+                    let w = &report.task_weights;
+                    assert!((w["has3"] + w["odd"] - 2.0).abs() < 1e-9, "{w:?}");
+                    assert!(w.values().all(|&w| w != 1.0), "{w:?}");
+                }
+                "pcgrad" => assert!(report.pcgrad_projections > 0, "{report:?}"),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn same_seed_same_weights() {
+        let mut cfg = config();
+        cfg.train.max_steps = Some(10);
+        cfg.model.dropout = 0.3;
+        let a = Run::new().fit(&cfg, None, None).unwrap().1;
+        let b = Run::new().fit(&cfg, None, None).unwrap().1;
+        assert_eq!(weights(&a), weights(&b));
+        cfg.pipeline.seed += 1;
+        let c = Run::new().fit(&cfg, None, None).unwrap().1;
+        assert_ne!(weights(&a), weights(&c));
+    }
+
+    #[test]
+    fn a_zero_encoder_rate_freezes_the_encoder_only() {
+        let mut cfg = config();
+        cfg.train.max_steps = Some(20);
+        cfg.train.encoder_learning_rate = Some(0.0);
+        let (model, initial) =
+            mtl_model::MultiTaskModel::new(&spec(), cfg.pipeline.seed, &candle_core::Device::Cpu)
+                .unwrap();
+        drop(model);
+        let before = weights(&initial);
+        let after = weights(&Run::new().fit(&cfg, None, None).unwrap().1);
+        let mut heads_moved = false;
+        for (name, w) in &after {
+            if name.starts_with("encoder.") {
+                assert_eq!(w, &before[name], "{name} moved");
+            } else {
+                heads_moved |= w != &before[name];
+            }
+        }
+        assert!(heads_moved);
+        assert!(after.keys().any(|k| k.starts_with("encoder.")));
+        // With a rate, the encoder moves.
+        cfg.train.encoder_learning_rate = Some(0.001);
+        let after = weights(&Run::new().fit(&cfg, None, None).unwrap().1);
+        assert!(
+            after
+                .iter()
+                .any(|(k, w)| k.starts_with("encoder.") && w != &before[k])
         );
     }
 
     #[test]
-    fn same_seed_same_training() {
-        let run = || {
-            let dir = tempfile::tempdir().unwrap();
-            let staging = StagingDir::begin(&dir.path().join("train")).unwrap();
-            let mut cfg = config();
-            cfg.train.max_steps = Some(10);
-            cfg.model.dropout = 0.3;
-            fit_plain(&cfg, &synthetic(64, 1), &synthetic(16, 2), &staging, |_| {
-                Ok(())
-            })
-            .unwrap()
-            .last_epoch_loss
-        };
-        assert_eq!(run(), run());
+    fn evaluation_every_k_steps_and_early_stopping() {
+        let mut cfg = config();
+        cfg.train.max_steps = Some(10);
+        cfg.train.eval_every = Some(4);
+        let run = Run::new();
+        let (report, _) = run.fit(&cfg, None, None).unwrap();
+        let evals: Vec<u64> = log_lines(&run)
+            .iter()
+            .filter_map(|l| l.get("evaluation").map(|_| l["step"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(evals, [4, 8, 10]);
+        assert_eq!(report.evaluations, 3);
+
+        // A learning rate too small to change predictions: the dev mean
+        // never improves on the first evaluation.
+        let mut cfg = config();
+        cfg.train.learning_rate = 1e-12;
+        cfg.train.eval_every = Some(1);
+        cfg.train.patience = Some(2);
+        let (report, _) = Run::new().fit(&cfg, None, None).unwrap();
+        assert!(report.stopped_early, "{report:?}");
+        assert_eq!(
+            (report.steps, report.evaluations, report.best_step),
+            (3, 3, 1)
+        );
+    }
+
+    #[test]
+    fn max_tokens_splits_batches_and_still_learns() {
+        let mut cfg = config();
+        cfg.train.epochs = 4;
+        // 16 rows of up to 8 tokens would be up to 128.
+        cfg.train.max_tokens = Some(40);
+        let run = Run::new();
+        let (report, _) = run.fit(&cfg, None, None).unwrap();
+        assert_eq!(report.split_batches, report.steps, "{report:?}");
+        assert!(report.best_dev_score["odd"] > 0.9, "{report:?}");
+        let chunks: Vec<u64> = log_lines(&run)
+            .iter()
+            .filter_map(|l| l.get("chunks").and_then(|c| c.as_u64()))
+            .collect();
+        // ⌈16 rows / ⌊40 / 8⌋⌉ ≥ 4 for full batches of long rows.
+        assert!(chunks.iter().all(|&c| c >= 2), "{chunks:?}");
+        assert!(chunks.iter().any(|&c| c >= 4), "{chunks:?}");
+    }
+
+    #[test]
+    fn pad_to_trains_on_fixed_shapes() {
+        let mut cfg = config();
+        cfg.train.max_steps = Some(30);
+        cfg.tokenize.pad_to = Some(16);
+        let (report, _) = Run::new().fit(&cfg, None, None).unwrap();
+        assert!(report.last_epoch_loss < report.first_loss, "{report:?}");
     }
 
     #[test]
     fn divergence_is_a_clear_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let staging = StagingDir::begin(&dir.path().join("train")).unwrap();
         let mut cfg = config();
         cfg.train.learning_rate = 1e30;
         cfg.train.grad_clip = None;
-        let err = fit_plain(&cfg, &synthetic(64, 1), &synthetic(16, 2), &staging, |_| {
-            Ok(())
-        })
-        .unwrap_err();
+        let err = Run::new().fit(&cfg, None, None).map(|r| r.0).unwrap_err();
         assert!(matches!(err, Error::NonFinite { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_nan_loss_names_step_and_task_and_keeps_the_last_checkpoint() {
+        let mut cfg = config();
+        cfg.train.max_steps = Some(12);
+        cfg.train.eval_every = Some(2);
+        let run = Run::new();
+        let err = run
+            .fit(&cfg, Some(false), Some(5))
+            .map(|r| r.0)
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, Error::NonFinite { step: 5, .. }), "{msg}");
+        for part in ["step 5", "`has3`", "NaN"] {
+            assert!(msg.contains(part), "{part} missing from: {msg}");
+        }
+        let state: serde_json::Value =
+            mtl_core::fsio::read_json(&run.ck.join("state.json")).unwrap();
+        assert_eq!(state["counters"]["step"], 4);
+        let w = candle_core::safetensors::load(
+            run.ck.join("model").join(mtl_model::bundle::WEIGHTS),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        for (name, t) in w {
+            let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+            assert!(v.iter().all(|x| x.is_finite()), "{name}");
+        }
+    }
+
+    /// A run interrupted after a checkpoint and resumed ends with the same
+    /// weights, bit for bit, as one that ran through — for every piece of
+    /// state a checkpoint carries (sampler with caps, AdamW moments, DWA
+    /// means, uncertainty log-variances, best weights, dropout).
+    #[test]
+    fn resuming_from_a_checkpoint_reproduces_the_uninterrupted_run() {
+        for weighting in [Weighting::Dwa, Weighting::Uncertainty] {
+            let mut cfg = config();
+            cfg.train.epochs = 3;
+            cfg.train.eval_every = Some(7);
+            cfg.train.weighting = weighting;
+            cfg.train.sampling = Sampling::Annealed;
+            cfg.train.task_caps.insert("odd".into(), 200);
+            cfg.model.dropout = 0.2;
+            let whole = Run::new();
+            let (full_report, full) = whole.fit(&cfg, Some(false), None).unwrap();
+
+            let parts = Run::new();
+            let err = parts
+                .fit(&cfg, Some(false), Some(30))
+                .map(|r| r.0)
+                .unwrap_err();
+            assert!(matches!(err, Error::NonFinite { step: 30, .. }));
+            let (report, resumed) = parts.fit(&cfg, Some(true), None).unwrap();
+            assert_eq!(report.resumed_from_step, Some(28));
+            assert_eq!(report.steps, full_report.steps);
+            assert_eq!(report.best_dev_score, full_report.best_dev_score);
+            assert_eq!(report.task_weights, full_report.task_weights);
+            assert_eq!(weights(&resumed), weights(&full), "{weighting:?}");
+            // The log holds every step once.
+            let steps: Vec<u64> = log_lines(&parts)
+                .iter()
+                .filter(|l| l.get("lr").is_some())
+                .map(|l| l["step"].as_u64().unwrap())
+                .collect();
+            assert_eq!(steps, (0..report.steps as u64).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_of_another_run_is_refused() {
+        let mut cfg = config();
+        cfg.train.max_steps = Some(4);
+        cfg.train.eval_every = Some(2);
+        let run = Run::new();
+        run.fit(&cfg, Some(false), Some(3))
+            .map(|r| r.0)
+            .unwrap_err();
+        let mut state: serde_json::Value =
+            mtl_core::fsio::read_json(&run.ck.join("state.json")).unwrap();
+        state["fingerprint"] = "other".into();
+        mtl_core::fsio::write_json(&run.ck.join("state.json"), &state).unwrap();
+        let err = run
+            .fit(&cfg, Some(true), None)
+            .map(|r| r.0)
+            .unwrap_err()
+            .to_string();
+        for part in ["state.json", "another config", "--resume"] {
+            assert!(err.contains(part), "{part} missing from: {err}");
+        }
     }
 }

@@ -33,12 +33,13 @@ pub fn dev_scores(
     features: &FeatureSet,
     examples: &[Example],
     batch_size: usize,
+    pad_to: Option<usize>,
     device: &Device,
 ) -> Result<BTreeMap<String, f64>> {
     let mut acc: BTreeMap<String, Acc> = BTreeMap::new();
     let order: Vec<usize> = (0..examples.len()).collect();
     for chunk in order.chunks(batch_size.max(1)) {
-        let batch = crate::batch_rows(examples, chunk, features, device)?;
+        let batch = crate::batching::batch_rows(examples, chunk, features, pad_to, device)?;
         let out = mtl_model::bundle::predict(model, &batch)?;
         for (task, pred) in out {
             let a = acc.entry(task.clone()).or_default();

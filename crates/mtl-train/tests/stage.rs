@@ -276,7 +276,11 @@ fn trains_new_kinds_with_side_inputs_and_writes_a_bundle_that_predicts_them() {
     assert!(best["topics"].as_f64().unwrap() > 0.85, "{report}");
     assert!(best["sent"].as_f64().unwrap() > 0.9, "{report}");
     let log = std::fs::read_to_string(out.join("log.jsonl")).unwrap();
-    let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    let first: serde_json::Value = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|l| l.get("lr").is_some())
+        .unwrap();
     for task in ["sent", "topics", "score"] {
         assert!(log.contains(&format!("\"{task}\"")), "{task} never trained");
     }
@@ -390,4 +394,115 @@ fn bad_label_metadata_is_a_clear_error() {
     for part in ["labels.json", "`sent`", "1 weights for 2 labels"] {
         assert!(err.contains(part), "{part} missing from: {err}");
     }
+}
+
+/// The real binary, killed with SIGKILL after its first checkpoint and run
+/// again with `--resume`, ends with the same weights, bit for bit, as a run
+/// that was never interrupted.
+#[test]
+fn a_killed_run_resumes_from_its_checkpoint_to_the_same_weights() {
+    let (root, tok, _) = setup(labels(&rows(160, 1)), Some(&features()));
+    let config = root.path().join("t.toml");
+    std::fs::write(
+        &config,
+        CONFIG.replace("epochs = 30", "epochs = 12").replace(
+            "[train]\n",
+            "[train]\neval_every = 4\nweighting = \"dwa\"\nsampling = \"annealed\"\n",
+        ),
+    )
+    .unwrap();
+    let train = |out: &Path, resume: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mtl-train"));
+        cmd.arg("--config")
+            .arg(&config)
+            .arg("--input")
+            .arg(&tok)
+            .arg("--out")
+            .arg(out)
+            .arg("--quiet")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if resume {
+            cmd.arg("--resume");
+        }
+        cmd
+    };
+    let whole = root.path().join("whole");
+    let done = train(&whole, false).output().unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+
+    let out = root.path().join("train");
+    let checkpoint = root.path().join("train.checkpoint");
+    let mut child = train(&out, false).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while !checkpoint.join("state.json").exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before its first checkpoint"
+        );
+        assert!(started.elapsed().as_secs() < 60, "no checkpoint after 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run finished before it could be killed: make it longer"
+    );
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    assert!(!out.join("manifest.json").exists());
+
+    // The checkpoint's bundle is complete on its own.
+    let bundle = Bundle::load(&checkpoint.join("model"), &Device::Cpu).unwrap();
+    let batch = Batch::pad(&[&[3, 6, 7]], &Device::Cpu)
+        .unwrap()
+        .with_features(
+            &bundle.features,
+            &[BTreeMap::from([
+                ("n_words".to_string(), 3.0f32),
+                ("upper_ratio".to_string(), 0.5),
+            ])],
+        )
+        .unwrap();
+    assert_eq!(bundle.predict(&batch).unwrap().len(), 3);
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(checkpoint.join("state.json")).unwrap())
+            .unwrap();
+    let at = state["counters"]["step"].as_u64().unwrap();
+    assert!(at > 0, "{at}");
+    assert_eq!(at % 4, 0, "checkpoints come at evaluations");
+
+    let resumed = train(&out, true).output().unwrap();
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert!(
+        !checkpoint.exists(),
+        "a completed run removes its checkpoint"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let from = report["resumed_from_step"].as_u64().unwrap();
+    assert!(from >= at, "{report}");
+    let weights = |dir: &Path| std::fs::read(dir.join("model/model.safetensors")).unwrap();
+    assert!(weights(&out) == weights(&whole), "resumed weights differ");
+    let whole_report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(whole.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["best_dev_score"], whole_report["best_dev_score"]);
+    assert_eq!(report["steps"], whole_report["steps"]);
+    // Every step is logged exactly once across the two sessions.
+    let steps: Vec<u64> = std::fs::read_to_string(out.join("log.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l.get("lr").is_some())
+        .map(|l| l["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, (0..steps.len() as u64).collect::<Vec<_>>());
+    assert_eq!(steps.len() as u64, report["steps"].as_u64().unwrap());
 }

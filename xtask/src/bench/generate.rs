@@ -31,28 +31,12 @@ const ID: &str = "id";
 const PREFIXES: [&str; 5] = ["", "#", "$", "x", "no."];
 const SUFFIXES: [&str; 5] = ["", "x", "th", "%", "!"];
 
-/// SplitMix64: tiny, seedable, and the same on every platform and version,
-/// so a given sample always gives the same file.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
+use mtl_core::rng::SplitMix64;
 
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform enough in `0..n` for choosing positions (`n > 0`).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
-    }
+/// Uniform enough in `0..n` for choosing positions (`n > 0`). Modulo, not
+/// `SplitMix64::below`: the generated files must stay as they were.
+fn pick(rng: &mut SplitMix64, n: usize) -> usize {
+    (rng.next_u64() % n.max(1) as u64) as usize
 }
 
 /// FNV-1a: a stable hash (std's hasher may change between releases).
@@ -126,11 +110,11 @@ impl SampleLine {
                 let mut rng = SplitMix64::new(
                     SEED ^ fnv1a(seed_key(text).bytes()) ^ copy.wrapping_mul(0x2545_f491_4f6c_dd1d),
                 );
-                let pos = rng.below(starts.len() + 1);
+                let pos = pick(&mut rng, starts.len() + 1);
                 let word = format!(
                     "{}{copy}{}",
-                    PREFIXES[rng.below(PREFIXES.len())],
-                    SUFFIXES[rng.below(SUFFIXES.len())]
+                    PREFIXES[pick(&mut rng, PREFIXES.len())],
+                    SUFFIXES[pick(&mut rng, SUFFIXES.len())]
                 );
                 let text = insert_word(text, &starts, pos, &word);
                 obj.insert(TEXT.into(), Value::String(text));

@@ -5,12 +5,16 @@
 //! Everything it writes lives under `bench/out/` (git-ignored): the
 //! generated input and config in `bench/out/clean/`, each tool's output in
 //! `bench/out/clean/runs/<tool>/`, the results in
-//! `bench/out/clean/results.json`, and the peer's virtual environment in
+//! `bench/out/clean/results.json`, and the peers' virtual environment in
 //! `bench/out/venv/`. It never asserts on speed: it measures and reports.
+//!
+//! `cargo xtask bench tokenize` lives in [`tokenize`]; it shares the
+//! measuring ([`measure`]) and the venv.
 
 pub mod generate;
 pub mod measure;
 pub mod results;
+pub mod tokenize;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,7 +23,7 @@ use anyhow::{Context, Result, bail};
 use mtl_core::{PipelineConfig, Stage};
 use serde_json::json;
 
-use crate::pipeline::{cargo, workspace_root};
+use crate::pipeline::{cargo, target_dir, workspace_root};
 use results::{Counts, Results, ToolResult};
 
 /// The pipeline whose dataset and tasks the benchmark uses.
@@ -133,7 +137,12 @@ pub fn clean(opts: &CleanBench) -> Result<Results> {
     let mut tools = vec![ToolResult::new(MTL_CLEAN, counts, &m, input_bytes)];
 
     if !opts.skip_peer {
-        let python = ensure_venv(&root, &say)?;
+        let python = ensure_venv(
+            &root,
+            &say,
+            &["pandas", "pyarrow"],
+            "import pandas, pyarrow",
+        )?;
         let spec = write_peer_spec(&cfg, &dir, &input)?;
         let out = fresh_dir(&runs.join(PANDAS))?;
         say(format!("running the {PANDAS} peer ..."));
@@ -156,7 +165,7 @@ pub fn clean(opts: &CleanBench) -> Result<Results> {
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-fn fresh_dir(path: &Path) -> Result<PathBuf> {
+pub(crate) fn fresh_dir(path: &Path) -> Result<PathBuf> {
     if path.exists() {
         std::fs::remove_dir_all(path).with_context(|| format!("removing {}", path.display()))?;
     }
@@ -244,8 +253,15 @@ fn write_peer_spec(cfg: &PipelineConfig, dir: &Path, input: &Path) -> Result<Pat
     Ok(path)
 }
 
-/// `bench/out/venv` with pandas and pyarrow; returns its python.
-fn ensure_venv(root: &Path, say: &dyn Fn(String)) -> Result<PathBuf> {
+/// `bench/out/venv`, shared by the peers, with `packages` installed unless
+/// `check` (a Python statement, e.g. an import) already runs; returns its
+/// python.
+pub(crate) fn ensure_venv(
+    root: &Path,
+    say: &dyn Fn(String),
+    packages: &[&str],
+    check: &str,
+) -> Result<PathBuf> {
     let venv = root.join("bench/out/venv");
     let python = venv.join("bin/python");
     if !python.is_file() {
@@ -263,19 +279,21 @@ fn ensure_venv(root: &Path, say: &dyn Fn(String)) -> Result<PathBuf> {
         }
     }
     let ready = Command::new(&python)
-        .args(["-c", "import pandas, pyarrow"])
+        .args(["-c", check])
         .output()
         .with_context(|| format!("running {}", python.display()))?
         .status
         .success();
     if !ready {
-        say("installing pandas and pyarrow into the venv ...".into());
+        let list = packages.join(" ");
+        say(format!("installing {list} into the venv ..."));
         let status = Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "pandas", "pyarrow"])
+            .args(["-m", "pip", "install", "--quiet"])
+            .args(packages)
             .status()
             .context("running pip")?;
         if !status.success() {
-            bail!("pip install pandas pyarrow failed in {}", venv.display());
+            bail!("pip install {list} failed in {}", venv.display());
         }
     }
     Ok(python)
@@ -305,19 +323,6 @@ pub fn criterion() -> Result<()> {
         bail!("cargo bench -p mtl-clean failed");
     }
     Ok(())
-}
-
-fn target_dir() -> Result<PathBuf> {
-    let meta = cargo()
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .output()
-        .context("running cargo metadata")?;
-    let v: serde_json::Value =
-        serde_json::from_slice(&meta.stdout).context("parsing cargo metadata")?;
-    let target = v["target_directory"]
-        .as_str()
-        .context("cargo metadata has no target_directory")?;
-    Ok(PathBuf::from(target))
 }
 
 #[cfg(test)]

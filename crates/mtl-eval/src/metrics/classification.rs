@@ -1,10 +1,13 @@
 //! Single-label classification scores: accuracy, per-class precision, recall
 //! and F1, their macro, micro and weighted averages, and the confusion matrix.
 //!
-//! Averages follow scikit-learn with `zero_division=0`: macro-F1 is the mean
-//! over the classes that occur in gold OR predictions (a vocabulary class that
-//! occurs in neither is left out, one that is predicted but never gold counts
-//! with F1 0), and weighted-F1 weights each class by its gold support.
+//! Averages follow scikit-learn with `zero_division=0`: macro precision,
+//! recall and F1 are means over the classes that occur in gold OR
+//! predictions (a vocabulary class that occurs in neither is left out, one
+//! that is predicted but never gold counts with recall and F1 0), and
+//! weighted-F1 weights each class by its gold support. Macro-recall is
+//! TweetEval's sentiment metric (there every class occurs in gold, so it is
+//! the plain mean of the three recalls).
 
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +30,12 @@ pub struct ClassificationMetrics {
     pub n: u64,
     pub accuracy: f64,
     pub macro_f1: f64,
+    /// Mean precision over the classes in gold or predictions.
+    #[serde(default)]
+    pub macro_precision: f64,
+    /// Mean recall over the classes in gold or predictions.
+    #[serde(default)]
+    pub macro_recall: f64,
     pub micro_f1: f64,
     pub weighted_f1: f64,
     /// Every vocabulary class, in id order (absent ones score 0 with support 0).
@@ -52,50 +61,108 @@ pub fn classification_metrics(
         }
         confusion[g][p] += 1;
     }
-
-    let n = gold.len() as u64;
-    let correct: u64 = (0..k).map(|c| confusion[c][c]).sum();
-    let mut per_class = Vec::with_capacity(k);
-    let (mut macro_sum, mut present, mut weighted_sum) = (0.0, 0usize, 0.0);
-    for (c, label) in labels.iter().enumerate() {
-        let tp = confusion[c][c];
-        let support: u64 = confusion[c].iter().sum();
-        let predicted: u64 = confusion.iter().map(|row| row[c]).sum();
-        let precision = ratio(tp, predicted);
-        let recall = ratio(tp, support);
-        let score = f1(precision, recall);
-        if support > 0 || predicted > 0 {
-            macro_sum += score;
-            present += 1;
-        }
-        weighted_sum += score * support as f64;
-        per_class.push(ClassScore {
+    let a = Averages::of(&confusion);
+    let per_class = labels
+        .iter()
+        .enumerate()
+        .map(|(c, label)| ClassScore {
             label: label.clone(),
-            precision,
-            recall,
-            f1: score,
-            support,
-            predicted,
-        });
-    }
-
-    let accuracy = ratio(correct, n);
-    // Single-label: every error is one false positive and one false negative,
-    // so micro precision = micro recall = accuracy.
-    let micro_f1 = f1(accuracy, accuracy);
+            precision: a.precision[c],
+            recall: a.recall[c],
+            f1: a.f1[c],
+            support: a.support[c],
+            predicted: a.predicted[c],
+        })
+        .collect();
     Ok(ClassificationMetrics {
-        n,
-        accuracy,
-        macro_f1: if present == 0 {
-            0.0
-        } else {
-            macro_sum / present as f64
-        },
-        micro_f1,
-        weighted_f1: if n == 0 { 0.0 } else { weighted_sum / n as f64 },
+        n: a.n,
+        accuracy: a.accuracy,
+        macro_f1: a.macro_f1,
+        macro_precision: a.macro_precision,
+        macro_recall: a.macro_recall,
+        micro_f1: a.micro_f1,
+        weighted_f1: a.weighted_f1,
         per_class,
         confusion,
     })
+}
+
+/// Every score of a confusion matrix (`confusion[gold][predicted]`, square),
+/// without label names: what [`classification_metrics`] reports, and what
+/// the bootstrap recomputes on each resample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Averages {
+    pub n: u64,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    pub macro_precision: f64,
+    pub macro_recall: f64,
+    pub micro_f1: f64,
+    pub weighted_f1: f64,
+    pub precision: Vec<f64>,
+    pub recall: Vec<f64>,
+    pub f1: Vec<f64>,
+    pub support: Vec<u64>,
+    pub predicted: Vec<u64>,
+}
+
+impl Averages {
+    pub fn of(confusion: &[Vec<u64>]) -> Averages {
+        let k = confusion.len();
+        let cell = |g: usize, p: usize| confusion[g].get(p).copied().unwrap_or(0);
+        let n: u64 = confusion.iter().flatten().sum();
+        let correct: u64 = (0..k).map(|c| cell(c, c)).sum();
+        let mut a = Averages {
+            n,
+            accuracy: ratio(correct, n),
+            macro_f1: 0.0,
+            macro_precision: 0.0,
+            macro_recall: 0.0,
+            micro_f1: 0.0,
+            weighted_f1: 0.0,
+            precision: Vec::with_capacity(k),
+            recall: Vec::with_capacity(k),
+            f1: Vec::with_capacity(k),
+            support: Vec::with_capacity(k),
+            predicted: Vec::with_capacity(k),
+        };
+        let (mut sums, mut present, mut weighted_sum) = ([0.0; 3], 0usize, 0.0);
+        for (c, row) in confusion.iter().enumerate() {
+            let tp = cell(c, c);
+            let support: u64 = row.iter().sum();
+            let predicted: u64 = (0..k).map(|g| cell(g, c)).sum();
+            let precision = ratio(tp, predicted);
+            let recall = ratio(tp, support);
+            let score = f1(precision, recall);
+            if support > 0 || predicted > 0 {
+                sums[0] += precision;
+                sums[1] += recall;
+                sums[2] += score;
+                present += 1;
+            }
+            weighted_sum += score * support as f64;
+            a.precision.push(precision);
+            a.recall.push(recall);
+            a.f1.push(score);
+            a.support.push(support);
+            a.predicted.push(predicted);
+        }
+        let mean = |x: f64| {
+            if present == 0 {
+                0.0
+            } else {
+                x / present as f64
+            }
+        };
+        a.macro_precision = mean(sums[0]);
+        a.macro_recall = mean(sums[1]);
+        a.macro_f1 = mean(sums[2]);
+        // Single-label: every error is one false positive and one false
+        // negative, so micro precision = micro recall = accuracy.
+        a.micro_f1 = f1(a.accuracy, a.accuracy);
+        a.weighted_f1 = if n == 0 { 0.0 } else { weighted_sum / n as f64 };
+        a
+    }
 }
 
 #[cfg(test)]
@@ -131,6 +198,10 @@ mod tests {
         assert_close(m.micro_f1, 4.0 / 6.0);
         assert_close(m.macro_f1, 59.0 / 90.0);
         assert_close(m.weighted_f1, 61.0 / 90.0);
+        // macro precision = (1 + 1/2 + 1/2) / 3 = 2/3
+        // macro recall    = (2/3 + 1/2 + 1) / 3 = 13/18
+        assert_close(m.macro_precision, 2.0 / 3.0);
+        assert_close(m.macro_recall, 13.0 / 18.0);
         assert_close(m.per_class[0].f1, 0.8);
         assert_close(m.per_class[0].recall, 2.0 / 3.0);
         assert_close(m.per_class[1].precision, 0.5);
@@ -156,6 +227,9 @@ mod tests {
         // predicted so it is in the macro mean: (2/3 + 0) / 2 = 1/3 (sklearn: 0.333)
         let m = classification_metrics(&[0, 0], &[0, 1], &names(&["a", "b"])).unwrap();
         assert_close(m.macro_f1, 1.0 / 3.0);
+        // recall: a 1/2, b 0 (no gold, predicted) -> 1/4; precision (1 + 0) / 2
+        assert_close(m.macro_recall, 0.25);
+        assert_close(m.macro_precision, 0.5);
         // weighted by gold support: a has 2, b has 0 -> 2/3
         assert_close(m.weighted_f1, 2.0 / 3.0);
     }
@@ -170,6 +244,40 @@ mod tests {
         assert_close(m.macro_f1, 1.0 / 3.0);
         assert_close(m.weighted_f1, 1.0 / 3.0);
         assert_close(m.accuracy, 0.5);
+    }
+
+    #[test]
+    fn tweeteval_sentiment_macro_recall() {
+        // neg=0 neu=1 pos=2
+        // gold: neg neg neu neu neu pos
+        // pred: neg neu neu neu pos pos
+        // recall: neg 1/2, neu 2/3, pos 1/1 -> macro (1/2 + 2/3 + 1) / 3 = 13/18
+        // precision: neg 1/1, neu 2/3, pos 1/2 -> 13/18 as well
+        let m = classification_metrics(
+            &[0, 0, 1, 1, 1, 2],
+            &[0, 1, 1, 1, 2, 2],
+            &names(&["neg", "neu", "pos"]),
+        )
+        .unwrap();
+        assert_close(m.macro_recall, 13.0 / 18.0);
+        assert_close(m.macro_precision, 13.0 / 18.0);
+        assert_close(m.per_class[1].recall, 2.0 / 3.0);
+    }
+
+    #[test]
+    fn averages_of_a_confusion_matrix_match_the_full_metrics() {
+        let m = classification_metrics(
+            &[0, 0, 0, 1, 1, 2],
+            &[0, 0, 1, 1, 2, 2],
+            &names(&["a", "b", "c", "d"]),
+        )
+        .unwrap();
+        let a = Averages::of(&m.confusion);
+        assert_eq!(
+            (a.n, a.accuracy, a.macro_f1, a.weighted_f1, a.macro_recall),
+            (m.n, m.accuracy, m.macro_f1, m.weighted_f1, m.macro_recall)
+        );
+        assert_eq!(a.f1[2], m.per_class[2].f1);
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! series) is 0, never NaN, so that reports and comparisons stay total.
 
 pub mod baseline;
+pub mod bootstrap;
 pub mod classification;
+pub mod headline;
 pub mod multilabel;
 pub mod regression;
 pub mod spans;

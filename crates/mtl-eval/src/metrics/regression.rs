@@ -1,5 +1,5 @@
-//! Regression scores in the target's own units: Pearson's r (the headline),
-//! Spearman's ρ, RMSE and MAE.
+//! Regression scores in the target's own units: Pearson's r (the default
+//! headline), Spearman's ρ, MSE, RMSE and MAE.
 //!
 //! A correlation is undefined when either side is constant (zero variance)
 //! or fewer than two values are scored; it is then reported as 0, never
@@ -20,6 +20,9 @@ pub struct RegressionMetrics {
     /// Spearman rank correlation (Pearson on ranks, ties get their average
     /// rank) in `[-1, 1]`; 0 when undefined.
     pub spearman: f64,
+    /// Mean squared error, squared target units; 0 on no rows.
+    #[serde(default)]
+    pub mse: f64,
     /// Root mean squared error, target units; 0 on no rows.
     pub rmse: f64,
     /// Mean absolute error, target units; 0 on no rows.
@@ -53,6 +56,7 @@ pub fn regression_metrics(gold: &[f64], pred: &[f64]) -> Result<RegressionMetric
         n: n as u64,
         pearson: pearson(gold, pred),
         spearman: pearson(&ranks(gold), &ranks(pred)),
+        mse: mean(sq),
         rmse: mean(sq).sqrt(),
         mae: mean(abs),
     })
@@ -121,6 +125,7 @@ mod tests {
         let m = regression_metrics(&[1.0, 2.0, 3.0, 4.0], &[2.0, 2.0, 4.0, 3.0]).unwrap();
         assert_eq!(m.n, 4);
         assert_close(m.mae, 0.75);
+        assert_close(m.mse, 0.75);
         assert_close(m.rmse, 0.75f64.sqrt());
         assert_close(m.pearson, 2.5 / 13.75f64.sqrt());
         assert_close(m.spearman, 3.5 / 22.5f64.sqrt());
@@ -155,6 +160,7 @@ mod tests {
         let m = regression_metrics(&[1.0, 2.0, 6.0], &[3.0; 3]).unwrap();
         assert_eq!((m.pearson, m.spearman), (0.0, 0.0));
         assert_close(m.mae, 2.0);
+        assert_close(m.mse, 14.0 / 3.0);
         assert_close(m.rmse, (14.0f64 / 3.0).sqrt());
         // Constant gold too, and fewer than two rows.
         let m = regression_metrics(&[2.0, 2.0], &[1.0, 3.0]).unwrap();

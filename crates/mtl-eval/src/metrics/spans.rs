@@ -184,6 +184,31 @@ impl SpanScorer {
     }
 }
 
+/// Entity counts of one sentence: exact matches, gold, predicted. What the
+/// bootstrap resamples (sentences are its unit, so entities never match
+/// across sentences there either).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SentenceCounts {
+    pub correct: u64,
+    pub gold: u64,
+    pub pred: u64,
+}
+
+/// [`SentenceCounts`] of one sentence's gold and predicted tags.
+pub fn sentence_counts<S: AsRef<str>, T: AsRef<str>>(
+    gold: &[S],
+    pred: &[T],
+) -> Result<SentenceCounts, MetricError> {
+    same_len("span tags of a sentence", gold.len(), pred.len())?;
+    let gold = entities(gold);
+    let pred = entities(pred);
+    Ok(SentenceCounts {
+        correct: pred.iter().filter(|e| gold.contains(e)).count() as u64,
+        gold: gold.len() as u64,
+        pred: pred.len() as u64,
+    })
+}
+
 /// Scores whole corpora: `gold[i]` and `pred[i]` are the tags of sentence `i`.
 pub fn span_metrics<S: AsRef<str>, T: AsRef<str>>(
     gold: &[Vec<S>],
@@ -274,6 +299,34 @@ mod tests {
         assert_eq!(
             ents("B-LOC E-LOC E-LOC"),
             vec![e("LOC", 0, 2), e("LOC", 2, 3)]
+        );
+    }
+
+    #[test]
+    fn bioes_scores() {
+        // gold S-PER O B-LOC E-LOC  -> PER[0,1) LOC[2,4)
+        // pred S-PER O S-LOC E-LOC  -> PER[0,1) LOC[2,3) LOC[3,4) (E- after S- opens one)
+        // correct 1 (PER), gold 2, predicted 3: P 1/3, R 1/2, F1 2/5
+        // LOC: P 0/2, R 0/1 -> 0; PER 1
+        let gold = vec![sent("S-PER O B-LOC E-LOC")];
+        let pred = vec![sent("S-PER O S-LOC E-LOC")];
+        let m = span_metrics(&gold, &pred).unwrap();
+        assert_eq!(
+            (m.correct_entities, m.gold_entities, m.predicted_entities),
+            (1, 2, 3)
+        );
+        assert_close(m.entity_precision, 1.0 / 3.0);
+        assert_close(m.entity_recall, 0.5);
+        assert_close(m.entity_f1, 0.4);
+        assert_eq!(m.per_type["LOC"].f1, 0.0);
+        assert_close(m.per_type["PER"].f1, 1.0);
+        assert_eq!(
+            sentence_counts(&gold[0], &pred[0]).unwrap(),
+            SentenceCounts {
+                correct: 1,
+                gold: 2,
+                pred: 3
+            }
         );
     }
 

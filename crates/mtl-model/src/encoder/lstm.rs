@@ -7,6 +7,7 @@
 
 use candle_core::{D, Tensor};
 
+use super::birnn::{Recurrent, masked_update, time_steps};
 use crate::error::Result;
 use crate::params::ParamStore;
 
@@ -21,8 +22,10 @@ pub struct LstmDirection {
     reverse: bool,
 }
 
-impl LstmDirection {
-    pub fn new(p: &mut ParamStore, input: usize, hidden: usize, reverse: bool) -> Result<Self> {
+impl Recurrent for LstmDirection {
+    const NAME: &'static str = "lstm";
+
+    fn new(p: &mut ParamStore, input: usize, hidden: usize, reverse: bool) -> Result<Self> {
         // PyTorch's default: U(-1/sqrt(H), 1/sqrt(H)).
         let bound = 1.0 / (hidden as f64).sqrt();
         Ok(Self {
@@ -34,10 +37,7 @@ impl LstmDirection {
         })
     }
 
-    /// `xs`: `(B, T, in)`, `mask`: `(B, T, 1)` with 1 on real tokens. Padding
-    /// sits at the end of each row; the mask freezes the state there so the
-    /// reverse direction starts at each row's last real token.
-    pub fn forward(&self, xs: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    fn forward(&self, xs: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let (b, t, input) = xs.dims3()?;
         let h4 = 4 * self.hidden;
         let proj = xs
@@ -48,12 +48,7 @@ impl LstmDirection {
         let mut h = Tensor::zeros((b, self.hidden), xs.dtype(), xs.device())?;
         let mut c = h.clone();
         let mut outputs: Vec<Tensor> = Vec::with_capacity(t);
-        let steps: Box<dyn Iterator<Item = usize>> = if self.reverse {
-            Box::new((0..t).rev())
-        } else {
-            Box::new(0..t)
-        };
-        for step in steps {
+        for step in time_steps(t, self.reverse) {
             let gates = proj
                 .narrow(1, step, 1)?
                 .squeeze(1)?
@@ -68,9 +63,8 @@ impl LstmDirection {
             let c_new = f.mul(&c)?.add(&i.mul(&cell)?)?;
             let h_new = o.mul(&c_new.tanh()?)?;
             let m = mask.narrow(1, step, 1)?.squeeze(1)?;
-            // h = m * h_new + (1 - m) * h, written to reuse one subtraction.
-            h = h.add(&h_new.sub(&h)?.broadcast_mul(&m)?)?;
-            c = c.add(&c_new.sub(&c)?.broadcast_mul(&m)?)?;
+            h = masked_update(&h, &h_new, &m)?;
+            c = masked_update(&c, &c_new, &m)?;
             outputs.push(h.clone());
         }
         if self.reverse {

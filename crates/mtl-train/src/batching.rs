@@ -1,0 +1,165 @@
+//! From row indices to model batches: padding (to the longest row, or to
+//! `tokenize.pad_to`), side inputs, every task's targets, and the split of
+//! a batch that would exceed `train.max_tokens`.
+
+use std::collections::BTreeMap;
+
+use candle_core::Device;
+use mtl_core::{FeatureSet, TaskKind};
+use mtl_model::{Batch, ModelSpec, Targets};
+
+use crate::data::{Example, RowTarget};
+use crate::error::Result;
+
+/// A batch of rows `idx` padded to their longest row, or to `pad_to`
+/// (`tokenize.pad_to`), with the side inputs of every head that takes some.
+pub fn batch_rows(
+    examples: &[Example],
+    idx: &[usize],
+    features: &FeatureSet,
+    pad_to: Option<usize>,
+    device: &Device,
+) -> Result<Batch> {
+    let rows: Vec<&[u32]> = idx
+        .iter()
+        .map(|&i| examples[i].input_ids.as_slice())
+        .collect();
+    let batch = Batch::padded(&rows, pad_to, device)?;
+    if features.used().is_empty() {
+        return Ok(batch);
+    }
+    let values: Vec<&BTreeMap<String, f32>> = idx.iter().map(|&i| &examples[i].features).collect();
+    Ok(batch.with_features(features, &values)?)
+}
+
+/// Every task's targets for rows `idx` of `batch`: each task that at least
+/// one row carries, so that a row with several tasks trains all of them.
+pub fn targets(
+    examples: &[Example],
+    idx: &[usize],
+    spec: &ModelSpec,
+    batch: &Batch,
+) -> BTreeMap<String, Targets> {
+    let mut out = BTreeMap::new();
+    for h in &spec.tasks {
+        if !idx
+            .iter()
+            .any(|&i| examples[i].targets.contains_key(&h.name))
+        {
+            continue;
+        }
+        let gold = |i: usize| examples[i].targets.get(&h.name);
+        let t = match h.kind {
+            TaskKind::Tagging | TaskKind::Spans => {
+                let per_row: Vec<Option<&[i32]>> = idx
+                    .iter()
+                    .map(|&i| match gold(i) {
+                        Some(RowTarget::Token(y)) => Some(y.as_slice()),
+                        _ => None,
+                    })
+                    .collect();
+                Targets::Token(batch.token_targets(&per_row))
+            }
+            TaskKind::Classification => Targets::Sentence(
+                idx.iter()
+                    .map(|&i| match gold(i) {
+                        Some(RowTarget::Sentence(y)) => *y,
+                        _ => -1,
+                    })
+                    .collect(),
+            ),
+            TaskKind::Multilabel => Targets::Multilabel(
+                idx.iter()
+                    .map(|&i| match gold(i) {
+                        Some(RowTarget::Multilabel(y)) => Some(y.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            TaskKind::Regression => Targets::Regression(
+                idx.iter()
+                    .map(|&i| match gold(i) {
+                        Some(RowTarget::Regression(y)) => Some(*y),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+        };
+        out.insert(h.name.clone(), t);
+    }
+    out
+}
+
+/// Cuts the rows `idx` (in order) into consecutive chunks whose padded size
+/// (rows × width, the width being `pad_to` or the chunk's longest row)
+/// stays within `max_tokens`. A row wider than `max_tokens` on its own
+/// forms a chunk by itself: rows are never cut.
+pub fn split_by_tokens(
+    idx: &[usize],
+    lengths: impl Fn(usize) -> usize,
+    max_tokens: Option<usize>,
+    pad_to: Option<usize>,
+) -> Vec<Vec<usize>> {
+    let Some(max) = max_tokens else {
+        return vec![idx.to_vec()];
+    };
+    let mut chunks: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut width = 0;
+    for &i in idx {
+        let w = pad_to.unwrap_or(0).max(lengths(i)).max(width);
+        if !current.is_empty() && (current.len() + 1) * w > max {
+            chunks.push(std::mem::take(&mut current));
+            width = 0;
+        }
+        width = pad_to.unwrap_or(0).max(lengths(i)).max(width);
+        current.push(i);
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_stay_within_max_tokens() {
+        let lengths = [3usize, 4, 4, 5, 6, 6, 7, 9, 12, 40];
+        let idx: Vec<usize> = (0..lengths.len()).collect();
+        let chunks = split_by_tokens(&idx, |i| lengths[i], Some(20), None);
+        assert_eq!(chunks.concat(), idx, "every row once, in order");
+        for c in &chunks {
+            let width = c.iter().map(|&i| lengths[i]).max().unwrap();
+            assert!(c.len() * width <= 20 || c.len() == 1, "{chunks:?}");
+        }
+        // 3,4,4,5 (4·5 = 20) | 6,6 (and 7 would make 21) | 7,9 | 12 | 40
+        assert_eq!(
+            chunks,
+            [vec![0, 1, 2, 3], vec![4, 5], vec![6, 7], vec![8], vec![9]]
+        );
+        // pad_to fixes the width: 20 / 8 = 2 rows per chunk.
+        let chunks = split_by_tokens(&idx[..6], |i| lengths[i], Some(20), Some(8));
+        assert!(chunks.iter().all(|c| c.len() == 2), "{chunks:?}");
+        // No bound: one chunk.
+        assert_eq!(split_by_tokens(&idx, |i| lengths[i], None, None).len(), 1);
+    }
+
+    #[test]
+    fn batches_follow_pad_to() {
+        let ex = |ids: Vec<u32>| Example {
+            input_ids: ids,
+            targets: BTreeMap::new(),
+            features: BTreeMap::new(),
+        };
+        let data = [ex(vec![1, 2]), ex(vec![3, 4, 5])];
+        let fs = FeatureSet::default();
+        let b = batch_rows(&data, &[0, 1], &fs, Some(8), &Device::Cpu).unwrap();
+        assert_eq!(b.input_ids.dims(), [2, 8]);
+        assert_eq!(b.lengths, [2, 3]);
+        let b = batch_rows(&data, &[0, 1], &fs, None, &Device::Cpu).unwrap();
+        assert_eq!(b.input_ids.dims(), [2, 3]);
+    }
+}
