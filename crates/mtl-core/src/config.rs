@@ -210,6 +210,11 @@ pub struct TaskConfig {
     /// For `multilabel` tasks whose column is a string: the separator
     /// between labels (a JSON list needs none).
     pub separator: Option<String>,
+    /// Decode `spans` (or `tagging`) with a linear-chain CRF: forward
+    /// algorithm loss, Viterbi decoding, and for spans transitions that
+    /// only allow valid BIO/BIOES sequences.
+    #[serde(default)]
+    pub crf: bool,
     /// The headline metric eval reports (and train selects models on);
     /// default per kind: macro_f1 (classification), accuracy (tagging),
     /// entity_f1 (spans), micro_f1 (multilabel), pearson (regression).
@@ -453,6 +458,20 @@ pub struct ModelConfig {
     pub ff_dim: Option<usize>,
     /// Folder of the pretrained model for `encoder = "bert"`.
     pub pretrained: Option<String>,
+    /// How sentence-level heads pool the encoder's positions.
+    pub pooling: Pooling,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// Mean over the real (unpadded) positions.
+    #[default]
+    Mean,
+    /// The first position (`[CLS]`).
+    First,
+    /// A learned attention over the real positions, one per head.
+    Attention,
 }
 
 impl Default for ModelConfig {
@@ -466,6 +485,7 @@ impl Default for ModelConfig {
             heads: 4,
             ff_dim: None,
             pretrained: None,
+            pooling: Pooling::Mean,
         }
     }
 }
@@ -703,6 +723,12 @@ impl PipelineConfig {
             }
             if t.separator.is_some() && t.kind != TaskKind::Multilabel {
                 return Err(self.bad(format!("tasks[{i}].separator"), "only for multilabel tasks"));
+            }
+            if t.crf && !t.kind.is_token_level() {
+                return Err(self.bad(
+                    format!("tasks[{i}].crf"),
+                    "only for tagging and spans tasks",
+                ));
             }
             if t.separator.as_deref() == Some("") {
                 return Err(self.bad(format!("tasks[{i}].separator"), "must not be empty"));
