@@ -199,6 +199,17 @@ pub fn predict(model: &MultiTaskModel, batch: &Batch) -> Result<BTreeMap<String,
                     prob: probs.max(D::Minus1)?.to_vec1::<f32>()?,
                 }
             }
+            TaskKind::Tagging | TaskKind::Spans if h.crf => {
+                let head = model
+                    .crf_head(&h.name)
+                    .ok_or_else(|| Error::Invalid(format!("task `{}` has no CRF head", h.name)))?;
+                // Viterbi over every real position (batches carry no word
+                // starts); the probability is the emission softmax of the
+                // chosen label.
+                let label = head.decode(&l, &batch.lengths)?;
+                let prob = crate::heads::crf::emission_probs(&l, &label)?;
+                TaskOutput::Token { label, prob }
+            }
             TaskKind::Tagging | TaskKind::Spans => {
                 let probs = candle_nn::ops::softmax(&l, D::Minus1)?;
                 TaskOutput::Token {
@@ -311,7 +322,23 @@ mod tests {
             )
             .unwrap();
         let out = b.predict(&batch).unwrap();
-        assert_eq!(out.len(), 5);
+        assert_eq!(out.len(), 6);
+        match &out["ner"] {
+            TaskOutput::Token { label, prob } => {
+                assert_eq!((label[0].len(), label[1].len()), (3, 5));
+                assert!(prob.iter().flatten().all(|p| (0.0..=1.0).contains(p)));
+                // Viterbi with the constraints: never O → I-X or start → I-X.
+                for row in label {
+                    let mut prev = 0;
+                    for &y in row {
+                        assert!(!(y == 2 && prev != 1 && prev != 2), "{row:?}");
+                        assert!(!(y == 4 && prev != 3 && prev != 4), "{row:?}");
+                        prev = y;
+                    }
+                }
+            }
+            other => panic!("{other:?}"),
+        }
         match &out["topics"] {
             TaskOutput::Multilabel { probs, labels } => {
                 assert_eq!(probs.len(), 2);

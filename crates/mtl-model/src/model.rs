@@ -157,6 +157,13 @@ impl MultiTaskModel {
                 (TaskKind::Classification, Targets::Sentence(t)) => {
                     masked_cross_entropy(l, t, class_weights)?
                 }
+                (TaskKind::Tagging | TaskKind::Spans, Targets::Token(t)) if spec.crf => {
+                    // Class weights do not apply to a sequence likelihood.
+                    let head = self
+                        .crf_head(task)
+                        .ok_or_else(|| Error::Invalid(format!("task `{task}` has no CRF head")))?;
+                    head.loss(l, t)?
+                }
                 (TaskKind::Tagging | TaskKind::Spans, Targets::Token(t)) => {
                     let c = l.dim(2)?;
                     masked_cross_entropy(&l.reshape((t.len(), c))?, t, class_weights)?
@@ -190,6 +197,14 @@ impl MultiTaskModel {
             }
         }
         Ok(total.map(|t| (t, parts)))
+    }
+
+    /// The CRF head of a task with `crf = true`.
+    pub fn crf_head(&self, task: &str) -> Option<&crate::heads::crf::CrfHead> {
+        self.heads.iter().find_map(|(s, h)| match h {
+            Head::Crf(c) if s.name == task => Some(c),
+            _ => None,
+        })
     }
 }
 
@@ -261,7 +276,9 @@ pub(crate) mod tests {
     pub(crate) fn all_kinds_spec_of(kind: &str, layers: usize) -> ModelSpec {
         let mut spec = tiny_spec_of(kind, layers);
         spec.tasks[0].features = vec!["n_words".into()];
-        let mut ml = HeadSpec::new("topics", TaskKind::Multilabel, 3);
+        spec.tasks[0].pooling = mtl_core::config::Pooling::First;
+        let mut ml = HeadSpec::new("topics", TaskKind::Multilabel, 3)
+            .with_pooling(mtl_core::config::Pooling::Attention);
         ml.features = vec!["n_words".into(), "upper_ratio".into()];
         let mut reg = HeadSpec::new("score", TaskKind::Regression, 0);
         reg.features = vec!["upper_ratio".into()];
@@ -272,8 +289,14 @@ pub(crate) mod tests {
             min: 0.0,
             max: 6.0,
         });
+        let mut ner = HeadSpec::new("ner", TaskKind::Spans, 5);
+        ner.crf = true;
+        ner.crf_constraints = crate::spec::CrfConstraints::for_scheme(
+            &["O", "B-A", "I-A", "B-B", "I-B"].map(String::from),
+            mtl_core::task::SpanScheme::Bio,
+        );
         spec.tasks
-            .extend([ml, HeadSpec::new("pos", TaskKind::Tagging, 2), reg]);
+            .extend([ml, HeadSpec::new("pos", TaskKind::Tagging, 2), reg, ner]);
         spec
     }
 
@@ -403,6 +426,9 @@ pub(crate) mod tests {
         let pos: Vec<Option<&[i32]>> =
             vec![None, Some(&[-100, 1, -100]), Some(&[-100, 0, 1, -100])];
         targets.insert("pos".to_string(), Targets::Token(b.token_targets(&pos)));
+        let ner: Vec<Option<&[i32]>> =
+            vec![Some(&[-100, 1, 2, 0, -100]), Some(&[-100, 3, -100]), None];
+        targets.insert("ner".to_string(), Targets::Token(b.token_targets(&ner)));
         targets.insert(
             "topics".to_string(),
             Targets::Multilabel(vec![Some(vec![0, 2]), Some(vec![]), None]),
@@ -423,15 +449,19 @@ pub(crate) mod tests {
             .loss(&b, &targets, &weights, Some(&mut rng))
             .unwrap()
             .unwrap();
-        assert_eq!(parts.len(), 5, "{what}: {parts:?}");
+        assert_eq!(parts.len(), 6, "{what}: {parts:?}");
         let norms = grad_norms(&loss, varmap);
-        for head in ["sent", "tags", "topics", "pos", "score"] {
+        for head in ["sent", "tags", "topics", "pos", "score", "ner"] {
             for p in ["weight", "bias"] {
                 assert!(
                     norms.contains_key(&format!("heads.{head}.{p}")),
                     "{what}: {head}.{p}"
                 );
             }
+        }
+        assert!(norms.contains_key("heads.topics.attention"), "{what}");
+        for p in ["transitions", "start_transitions", "end_transitions"] {
+            assert!(norms.contains_key(&format!("heads.ner.{p}")), "{what}: {p}");
         }
         for (name, norm) in norms {
             assert!(norm > 0.0, "{what}: {name}: zero gradient");

@@ -5,8 +5,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use mtl_core::TaskKind;
-use mtl_core::config::{CleanOptions, EncoderKind, ModelConfig, TokenizeConfig, Truncation};
-use mtl_core::task::TargetStats;
+use mtl_core::TaskLabels;
+use mtl_core::config::{
+    CleanOptions, EncoderKind, ModelConfig, Pooling, TokenizeConfig, Truncation,
+};
+use mtl_core::task::{SpanScheme, TargetStats};
 use serde::{Deserialize, Serialize};
 
 /// `kind` of the BiLSTM encoder (the only kind of bundles written before
@@ -159,6 +162,87 @@ pub struct HeadSpec {
     /// units.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<TargetStats>,
+    /// Token heads only: decode with a linear-chain CRF (learned
+    /// transitions, forward-algorithm loss, Viterbi decoding).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub crf: bool,
+    /// CRF heads of span tasks: the transitions the tagging scheme rules
+    /// out, precomputed from the label names so a bundle needs no
+    /// `labels.json` to decode validly.
+    #[serde(default, skip_serializing_if = "CrfConstraints::is_empty")]
+    pub crf_constraints: CrfConstraints,
+    /// Sentence heads only: how the encoder's positions are pooled
+    /// (`model.pooling`); bundles written before it pool by the mean.
+    #[serde(default)]
+    pub pooling: Pooling,
+}
+
+/// Transitions a CRF may never take (label ids). Decoding adds a large
+/// negative score to each; they are not learned.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrfConstraints {
+    /// Labels a sequence may not start with (`I-X`; also `E-X` in BIOES).
+    #[serde(default)]
+    pub start: Vec<u32>,
+    /// Labels a sequence may not end with (BIOES `B-X`, `I-X`).
+    #[serde(default)]
+    pub end: Vec<u32>,
+    /// `[from, to]` pairs that may not follow each other.
+    #[serde(default)]
+    pub pairs: Vec<[u32; 2]>,
+}
+
+impl CrfConstraints {
+    pub fn is_empty(&self) -> bool {
+        self.start.is_empty() && self.end.is_empty() && self.pairs.is_empty()
+    }
+
+    /// The constraints of a BIO or BIOES label vocabulary. Labels are
+    /// `<P>-<type>` with `P` one of `B`, `I`, `E`, `S`; anything else
+    /// counts as outside (`O`).
+    pub fn for_scheme(labels: &[String], scheme: SpanScheme) -> Self {
+        // (prefix, type); prefix 'O' for outside.
+        let parsed: Vec<(char, &str)> = labels
+            .iter()
+            .map(|l| match l.split_once('-') {
+                Some((p, t)) if matches!(p, "B" | "I" | "E" | "S") => {
+                    (p.chars().next().unwrap_or('O'), t)
+                }
+                _ => ('O', ""),
+            })
+            .collect();
+        let bioes = scheme == SpanScheme::Bioes;
+        // Whether `next` may follow `prev` (`None` = sequence start).
+        let allowed = |prev: Option<(char, &str)>, next: (char, &str)| -> bool {
+            let inside = matches!(next.0, 'I') || (bioes && next.0 == 'E');
+            match prev {
+                Some((p, t)) if p == 'B' || p == 'I' => {
+                    if inside {
+                        t == next.1
+                    } else {
+                        // BIOES: an open entity must continue with I or E.
+                        !bioes
+                    }
+                }
+                _ => !inside,
+            }
+        };
+        let mut c = CrfConstraints::default();
+        for (j, &next) in parsed.iter().enumerate() {
+            if !allowed(None, next) {
+                c.start.push(j as u32);
+            }
+            if bioes && matches!(next.0, 'B' | 'I') {
+                c.end.push(j as u32);
+            }
+            for (i, &prev) in parsed.iter().enumerate() {
+                if !allowed(Some(prev), next) {
+                    c.pairs.push([i as u32, j as u32]);
+                }
+            }
+        }
+        c
+    }
 }
 
 impl HeadSpec {
@@ -170,7 +254,33 @@ impl HeadSpec {
             num_labels,
             features: Vec::new(),
             target: None,
+            crf: false,
+            crf_constraints: CrfConstraints::default(),
+            pooling: Pooling::Mean,
         }
+    }
+
+    /// Sets the pooling of a sentence head; token heads keep the default,
+    /// as they pool nothing.
+    pub fn with_pooling(mut self, pooling: Pooling) -> Self {
+        self.pooling = if self.kind.is_token_level() {
+            Pooling::Mean
+        } else {
+            pooling
+        };
+        self
+    }
+
+    /// Turns the CRF on (`crf = true`, token heads only) with the
+    /// constraints of the task's scheme (spans) from its labels.
+    pub fn with_crf(mut self, crf: bool, labels: &TaskLabels) -> Self {
+        self.crf = crf && self.kind.is_token_level();
+        self.crf_constraints = if self.crf && self.kind == TaskKind::Spans {
+            CrfConstraints::for_scheme(&labels.labels, labels.scheme.unwrap_or_default())
+        } else {
+            CrfConstraints::default()
+        };
+        self
     }
 
     /// Width of the head's output per row (or per position for token
@@ -265,6 +375,33 @@ mod tests {
         let again: EncoderSpec =
             serde_json::from_str(&serde_json::to_string(&spec).unwrap()).unwrap();
         assert_eq!(again, spec);
+    }
+
+    fn names(xs: &[&str]) -> Vec<String> {
+        xs.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn bio_constraints_forbid_what_bio_forbids() {
+        let l = names(&["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]);
+        let c = CrfConstraints::for_scheme(&l, SpanScheme::Bio);
+        assert_eq!(c.start, vec![2, 4]);
+        assert!(c.end.is_empty());
+        let mut pairs = c.pairs.clone();
+        pairs.sort();
+        // O → I-*, B/I-PER → I-LOC, B/I-LOC → I-PER.
+        assert_eq!(pairs, vec![[0, 2], [0, 4], [1, 4], [2, 4], [3, 2], [4, 2]]);
+    }
+
+    #[test]
+    fn bioes_constraints_close_every_entity() {
+        let l = names(&["O", "B-X", "I-X", "E-X", "S-X"]);
+        let c = CrfConstraints::for_scheme(&l, SpanScheme::Bioes);
+        assert_eq!((c.start.clone(), c.end.clone()), (vec![2, 3], vec![1, 2]));
+        let forbidden = |a: u32, b: u32| c.pairs.contains(&[a, b]);
+        assert!(forbidden(1, 0) && forbidden(1, 1) && forbidden(1, 4) && forbidden(0, 3));
+        assert!(!forbidden(1, 2) && !forbidden(1, 3) && !forbidden(2, 3) && !forbidden(3, 1));
+        assert!(!forbidden(4, 4) && !forbidden(3, 0) && !forbidden(0, 1));
     }
 
     #[test]

@@ -259,7 +259,11 @@ fn model_spec(
         tasks: cfg
             .tasks
             .iter()
-            .map(|t| head_spec(&t.name, t.kind, labels, features))
+            .map(|t| {
+                Ok(head_spec(&t.name, t.kind, labels, features)?
+                    .with_crf(t.crf, labels.get(&t.name)?)
+                    .with_pooling(cfg.model.pooling))
+            })
             .collect::<Result<_>>()?,
     })
 }

@@ -1,6 +1,7 @@
 //! One head per task, on top of the shared encoder.
 
 pub mod classification;
+pub mod crf;
 pub mod multilabel;
 pub mod pool;
 pub mod regression;
@@ -16,10 +17,11 @@ use crate::spec::HeadSpec;
 /// Sentence heads map `(B, T, D)` (plus `(B, k)` side inputs) to `(B, C)`
 /// (`(B,)` for regression); token heads to `(B, T, C)`.
 pub enum Head {
-    Classification(classification::ClassificationHead),
-    Multilabel(multilabel::MultilabelHead),
-    Regression(regression::RegressionHead),
+    Classification(classification::ClassificationHead, pool::Pooler),
+    Multilabel(multilabel::MultilabelHead, pool::Pooler),
+    Regression(regression::RegressionHead, pool::Pooler),
     Tagging(tagging::TaggingHead),
+    Crf(crf::CrfHead),
 }
 
 impl Head {
@@ -27,16 +29,27 @@ impl Head {
     pub fn new(p: &mut ParamStore, spec: &HeadSpec, width: usize) -> Result<Self> {
         let input = width + spec.features.len();
         Ok(match spec.kind {
+            TaskKind::Tagging | TaskKind::Spans if spec.crf => Head::Crf(crf::CrfHead::new(
+                p,
+                width,
+                spec.num_labels,
+                &spec.crf_constraints,
+            )?),
             TaskKind::Tagging | TaskKind::Spans => {
                 Head::Tagging(tagging::TaggingHead::new(p, width, spec.num_labels)?)
             }
             TaskKind::Classification => Head::Classification(
                 classification::ClassificationHead::new(p, input, spec.num_labels)?,
+                pool::Pooler::new(p, spec.pooling, width)?,
             ),
-            TaskKind::Multilabel => {
-                Head::Multilabel(multilabel::MultilabelHead::new(p, input, spec.num_labels)?)
-            }
-            TaskKind::Regression => Head::Regression(regression::RegressionHead::new(p, input)?),
+            TaskKind::Multilabel => Head::Multilabel(
+                multilabel::MultilabelHead::new(p, input, spec.num_labels)?,
+                pool::Pooler::new(p, spec.pooling, width)?,
+            ),
+            TaskKind::Regression => Head::Regression(
+                regression::RegressionHead::new(p, input)?,
+                pool::Pooler::new(p, spec.pooling, width)?,
+            ),
         })
     }
 
@@ -50,9 +63,16 @@ impl Head {
     ) -> Result<Tensor> {
         match self {
             Head::Tagging(h) => h.forward(encoded),
-            Head::Classification(h) => h.forward(&pool::sentence_input(encoded, mask, side, k)?),
-            Head::Multilabel(h) => h.forward(&pool::sentence_input(encoded, mask, side, k)?),
-            Head::Regression(h) => h.forward(&pool::sentence_input(encoded, mask, side, k)?),
+            Head::Crf(h) => h.forward(encoded),
+            Head::Classification(h, pl) => {
+                h.forward(&pool::sentence_input(pl, encoded, mask, side, k)?)
+            }
+            Head::Multilabel(h, pl) => {
+                h.forward(&pool::sentence_input(pl, encoded, mask, side, k)?)
+            }
+            Head::Regression(h, pl) => {
+                h.forward(&pool::sentence_input(pl, encoded, mask, side, k)?)
+            }
         }
     }
 }
