@@ -175,7 +175,7 @@ impl StageCall<'_> {
     /// Runs `stage` with `extra` arguments (`--input`, `--out`, ...); `out`
     /// is the folder it writes, whose manifest tells whether it was cached.
     pub fn run(&self, stage: Stage, out: &Path, extra: &[&std::ffi::OsStr]) -> Result<StageRun> {
-        let before = std::fs::read(out.join(Manifest::FILE)).ok();
+        let before = manifest_identity(out);
         let mut cmd = Command::new(self.bin_dir.join(stage.binary()));
         cmd.arg("--config").arg(self.config);
         if let Some(d) = self.data_dir {
@@ -200,13 +200,30 @@ impl StageCall<'_> {
                 String::from_utf8_lossy(&output.stderr).trim_end()
             );
         }
-        let after = std::fs::read(out.join(Manifest::FILE)).ok();
+        let after = manifest_identity(out);
         Ok(StageRun {
             stage,
             cached: before.is_some() && before == after,
             seconds_x100: (started.elapsed().as_secs_f64() * 100.0) as u64,
         })
     }
+}
+
+/// What tells a cached stage from one that ran: a run commits a new folder,
+/// so its manifest is a new file even when its bytes are the same (a fast
+/// stage re-run within the same second writes identical timings).
+fn manifest_identity(out: &Path) -> Option<(Vec<u8>, Option<u64>, Option<std::time::SystemTime>)> {
+    let path = out.join(Manifest::FILE);
+    let bytes = std::fs::read(&path).ok()?;
+    let meta = std::fs::metadata(&path).ok()?;
+    #[cfg(unix)]
+    let inode = {
+        use std::os::unix::fs::MetadataExt;
+        Some(meta.ino())
+    };
+    #[cfg(not(unix))]
+    let inode = None;
+    Some((bytes, inode, meta.modified().ok()))
 }
 
 /// The per-task score table from `eval/metrics.json`.
