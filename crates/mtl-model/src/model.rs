@@ -357,6 +357,35 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// Per-task losses before and after `steps` AdamW steps on one batch.
+    fn fit_steps(
+        model: &MultiTaskModel,
+        varmap: &VarMap,
+        batch: &Batch,
+        targets: &BTreeMap<String, Targets>,
+        lr: f64,
+        steps: usize,
+    ) -> (BTreeMap<String, f32>, BTreeMap<String, f32>) {
+        use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+        let mut opt = AdamW::new(
+            varmap.all_vars(),
+            ParamsAdamW {
+                lr,
+                weight_decay: 0.0,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let w = LossWeights::default();
+        let (_, first) = model.loss(batch, targets, &w, None).unwrap().unwrap();
+        for _ in 0..steps {
+            let (loss, _) = model.loss(batch, targets, &w, None).unwrap().unwrap();
+            opt.backward_step(&loss).unwrap();
+        }
+        let (_, last) = model.loss(batch, targets, &w, None).unwrap().unwrap();
+        (first, last)
+    }
+
     /// candle 0.11 silently drops gradients through some fused ops, so every
     /// parameter must be seen to receive a non-zero gradient.
     #[test]
@@ -507,7 +536,6 @@ pub(crate) mod tests {
     /// regression head learns `10 + 3 * upper_ratio` from its side input.
     #[test]
     fn multilabel_and_regression_heads_learn() {
-        use candle_nn::{AdamW, Optimizer, ParamsAdamW};
         let d = Device::Cpu;
         let mut spec = all_kinds_spec(1);
         spec.encoder.dropout = 0.0;
@@ -553,22 +581,7 @@ pub(crate) mod tests {
                 Targets::Regression(rows.iter().map(|r| Some(r.3)).collect()),
             ),
         ]);
-        let mut opt = AdamW::new(
-            varmap.all_vars(),
-            ParamsAdamW {
-                lr: 0.03,
-                weight_decay: 0.0,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        let w = LossWeights::default();
-        let (_, first) = model.loss(&b, &targets, &w, None).unwrap().unwrap();
-        for _ in 0..80 {
-            let (loss, _) = model.loss(&b, &targets, &w, None).unwrap().unwrap();
-            opt.backward_step(&loss).unwrap();
-        }
-        let (_, last) = model.loss(&b, &targets, &w, None).unwrap().unwrap();
+        let (first, last) = fit_steps(&model, &varmap, &b, &targets, 0.03, 80);
         assert!(
             last["topics"] < first["topics"] * 0.5,
             "{first:?} -> {last:?}"
@@ -637,7 +650,6 @@ pub(crate) mod tests {
     /// carry (recurrence or attention), not on its own embedding alone.
     #[test]
     fn every_encoder_learns_a_toy_tagging_task() {
-        use candle_nn::{AdamW, Optimizer, ParamsAdamW};
         let d = Device::Cpu;
         let mut rng = StdRng::seed_from_u64(5);
         let rows: Vec<Vec<u32>> = (0..48)
@@ -668,22 +680,7 @@ pub(crate) mod tests {
             spec.encoder.ff_dim = Some(32);
             spec.tasks.retain(|h| h.name == "tags");
             let (model, varmap) = MultiTaskModel::new(&spec, 3, &d).unwrap();
-            let mut opt = AdamW::new(
-                varmap.all_vars(),
-                ParamsAdamW {
-                    lr: 0.02,
-                    weight_decay: 0.0,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-            let w = LossWeights::default();
-            let (_, first) = model.loss(&b, &targets, &w, None).unwrap().unwrap();
-            for _ in 0..40 {
-                let (loss, _) = model.loss(&b, &targets, &w, None).unwrap().unwrap();
-                opt.backward_step(&loss).unwrap();
-            }
-            let (_, last) = model.loss(&b, &targets, &w, None).unwrap().unwrap();
+            let (first, last) = fit_steps(&model, &varmap, &b, &targets, 0.02, 40);
             eprintln!("{kind}: {} -> {}", first["tags"], last["tags"]);
             assert!(
                 last["tags"] < first["tags"] * 0.3,
