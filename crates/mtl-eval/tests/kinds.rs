@@ -11,13 +11,14 @@ use mtl_core::artifact::write_parquet;
 use mtl_core::features::{FeatureStats, TaskFeatures};
 use mtl_core::task::TargetStats;
 use mtl_core::{
-    FeatureSet, InputRef, LabelSet, ManifestBuilder, PipelineConfig, Stage, StagingDir, TaskKind,
-    TaskLabels,
+    FeatureSet, LabelSet, ManifestBuilder, PipelineConfig, Stage, StagingDir, TaskKind, TaskLabels,
 };
 use mtl_eval::report::TaskDetail;
 use mtl_eval::{Metrics, RowPreds, predict_table, run};
-use mtl_model::{Bundle, BundleMeta, EncoderSpec, HeadSpec, ModelSpec, MultiTaskModel, Preprocess};
+use mtl_model::{Bundle, HeadSpec};
 use polars::prelude::*;
+
+mod common;
 
 const CONFIG: &str = r#"
 [pipeline]
@@ -198,48 +199,7 @@ fn write_train(dir: &Path) {
         h.features = set.selected(&h.name).to_vec();
     }
     heads[2].target = Some(stars_target());
-    let spec = ModelSpec {
-        encoder: EncoderSpec {
-            kind: "bilstm".into(),
-            vocab_size: 16,
-            embedding_dim: 8,
-            hidden_dim: 8,
-            layers: 1,
-            dropout: 0.0,
-            ..Default::default()
-        },
-        tasks: heads,
-    };
-    let (_, varmap) = MultiTaskModel::new(&spec, 3, &Device::Cpu).unwrap();
-    let meta = BundleMeta {
-        format_version: mtl_model::bundle::FORMAT_VERSION,
-        spec,
-        preprocess: Preprocess {
-            clean: BTreeMap::new(),
-            max_length: 8,
-            ..Default::default()
-        },
-    };
-    let staging = StagingDir::begin(dir).unwrap();
-    let tok = staging.path("tokenizer.json");
-    std::fs::write(&tok, "{}").unwrap();
-    mtl_model::bundle::save(
-        &staging.path("model"),
-        &meta,
-        &varmap,
-        &tok,
-        &labels(),
-        &set,
-    )
-    .unwrap();
-    let input = InputRef {
-        name: "tokenize".into(),
-        fingerprint: "fp-tok".into(),
-    };
-    ManifestBuilder::new(Stage::Train, 1, "fp-train".into(), vec![input])
-        .finish(&staging, &BTreeMap::new())
-        .unwrap();
-    staging.commit().unwrap();
+    common::write_train(dir, heads, 3, 8, &labels(), &set, "fp-tok");
 }
 
 struct Fixture {

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::Device;
 use mtl_core::artifact::write_parquet;
 use mtl_core::config::HeadlineMetric;
 use mtl_core::{
@@ -14,8 +13,10 @@ use mtl_core::{
 };
 use mtl_eval::report::TaskDetail;
 use mtl_eval::{Metrics, run};
-use mtl_model::{BundleMeta, EncoderSpec, HeadSpec, ModelSpec, MultiTaskModel, Preprocess};
+use mtl_model::HeadSpec;
 use polars::prelude::*;
+
+mod common;
 
 const CONFIG: &str = r#"
 [pipeline]
@@ -156,51 +157,19 @@ fn write_split(dir: &Path) {
 }
 
 fn write_train(dir: &Path, tokenize_fp: &str) {
-    let spec = ModelSpec {
-        encoder: EncoderSpec {
-            kind: "bilstm".into(),
-            vocab_size: 16,
-            embedding_dim: 8,
-            hidden_dim: 8,
-            layers: 1,
-            dropout: 0.0,
-            ..Default::default()
-        },
-        tasks: vec![
-            HeadSpec::new("ner", TaskKind::Spans, 3),
-            HeadSpec::new("s", TaskKind::Classification, 2),
-        ],
-    };
-    let (_, varmap) = MultiTaskModel::new(&spec, 7, &Device::Cpu).unwrap();
-    let meta = BundleMeta {
-        format_version: mtl_model::bundle::FORMAT_VERSION,
-        spec,
-        preprocess: Preprocess {
-            clean: BTreeMap::new(),
-            max_length: 8,
-            ..Default::default()
-        },
-    };
-    let staging = StagingDir::begin(dir).unwrap();
-    let tok = staging.path("tokenizer.json");
-    std::fs::write(&tok, "{}").unwrap();
-    mtl_model::bundle::save(
-        &staging.path("model"),
-        &meta,
-        &varmap,
-        &tok,
+    let heads = vec![
+        HeadSpec::new("ner", TaskKind::Spans, 3),
+        HeadSpec::new("s", TaskKind::Classification, 2),
+    ];
+    common::write_train(
+        dir,
+        heads,
+        7,
+        8,
         &labels(),
         &mtl_core::FeatureSet::default(),
-    )
-    .unwrap();
-    let input = InputRef {
-        name: "tokenize".into(),
-        fingerprint: tokenize_fp.into(),
-    };
-    ManifestBuilder::new(Stage::Train, 1, "fp-train".into(), vec![input])
-        .finish(&staging, &BTreeMap::new())
-        .unwrap();
-    staging.commit().unwrap();
+        tokenize_fp,
+    );
 }
 
 struct Fixture {

@@ -7,12 +7,14 @@ use std::path::Path;
 use candle_core::Device;
 use mtl_core::artifact::write_parquet;
 use mtl_core::{
-    InputRef, LabelSet, ManifestBuilder, PipelineConfig, Stage, StagingDir, TaskKind, TaskLabels,
+    LabelSet, ManifestBuilder, PipelineConfig, Stage, StagingDir, TaskKind, TaskLabels,
 };
 use mtl_eval::report::TaskDetail;
 use mtl_eval::{Metrics, RowPreds, predict_table, run};
-use mtl_model::{Bundle, BundleMeta, EncoderSpec, HeadSpec, ModelSpec, MultiTaskModel, Preprocess};
+use mtl_model::{Bundle, HeadSpec};
 use polars::prelude::*;
+
+mod common;
 
 const CONFIG: &str = r#"
 [pipeline]
@@ -120,49 +122,19 @@ fn write_tokenize(dir: &Path) {
 }
 
 fn write_train(dir: &Path) {
-    let spec = ModelSpec {
-        encoder: EncoderSpec {
-            vocab_size: 16,
-            embedding_dim: 8,
-            hidden_dim: 8,
-            dropout: 0.0,
-            ..Default::default()
-        },
-        tasks: vec![
-            HeadSpec::new("pos", TaskKind::Tagging, 3),
-            HeadSpec::new("s", TaskKind::Classification, 2),
-        ],
-    };
-    let (_, varmap) = MultiTaskModel::new(&spec, 3, &Device::Cpu).unwrap();
-    let meta = BundleMeta {
-        format_version: mtl_model::bundle::FORMAT_VERSION,
-        spec,
-        preprocess: Preprocess {
-            clean: BTreeMap::new(),
-            max_length: 6,
-            ..Default::default()
-        },
-    };
-    let staging = StagingDir::begin(dir).unwrap();
-    let tok = staging.path("tokenizer.json");
-    std::fs::write(&tok, "{}").unwrap();
-    mtl_model::bundle::save(
-        &staging.path("model"),
-        &meta,
-        &varmap,
-        &tok,
+    let heads = vec![
+        HeadSpec::new("pos", TaskKind::Tagging, 3),
+        HeadSpec::new("s", TaskKind::Classification, 2),
+    ];
+    common::write_train(
+        dir,
+        heads,
+        3,
+        6,
         &labels(),
         &mtl_core::FeatureSet::default(),
-    )
-    .unwrap();
-    let input = InputRef {
-        name: "tokenize".into(),
-        fingerprint: "fp-tok".into(),
-    };
-    ManifestBuilder::new(Stage::Train, 1, "fp-train".into(), vec![input])
-        .finish(&staging, &BTreeMap::new())
-        .unwrap();
-    staging.commit().unwrap();
+        "fp-tok",
+    );
 }
 
 #[test]
