@@ -102,6 +102,21 @@ enum BenchTarget {
         #[arg(long)]
         skip_peer: bool,
     },
+    /// mtl-train (bilstm) vs the same model in PyTorch on the EWT pipeline:
+    /// training tokens/s, peak RSS and dev accuracy per task, and the
+    /// ratio.
+    Train {
+        /// Data directory of the pipeline [default: $MTL_DATA_DIR, else
+        /// ../shared/datasets].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Training epochs of each tool (replaces the pipeline's).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        epochs: u16,
+        /// Measure mtl-train only.
+        #[arg(long)]
+        skip_peer: bool,
+    },
 }
 
 fn parse_stage(s: &str) -> Result<Stage, String> {
@@ -218,6 +233,31 @@ fn main() -> Result<()> {
             println!(
                 "results: {}",
                 bench::tokenize::tokenize_dir(&pipeline::workspace_root())
+                    .join("results.json")
+                    .display()
+            );
+            Ok(())
+        }
+        Cmd::Bench {
+            target:
+                BenchTarget::Train {
+                    data_dir,
+                    epochs,
+                    skip_peer,
+                },
+        } => {
+            std::env::set_current_dir(pipeline::workspace_root())
+                .context("entering the workspace")?;
+            let results = bench::train::train(&bench::train::TrainBench {
+                data_dir,
+                epochs: usize::from(epochs),
+                skip_peer,
+                quiet: false,
+            })?;
+            println!("\n{}", results.render());
+            println!(
+                "results: {}",
+                bench::train::train_dir(&pipeline::workspace_root())
                     .join("results.json")
                     .display()
             );

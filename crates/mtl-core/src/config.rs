@@ -460,6 +460,39 @@ pub struct ModelConfig {
     pub pretrained: Option<String>,
     /// How sentence-level heads pool the encoder's positions.
     pub pooling: Pooling,
+    /// Character-CNN word features, e.g.
+    /// `char_cnn = { char_dim = 30, filters = 50, width = 3 }`; absent =
+    /// off. Each word's characters (the tokenize stage's `char_ids`, so it
+    /// needs `tokenize.char_ids = true`) are embedded, convolved and
+    /// max-pooled into one vector, which every sub-token of the word gets
+    /// (special tokens get zeros). bilstm and bigru concatenate it to the
+    /// token embeddings; the transformer projects it to `hidden_dim` and
+    /// adds it to them; not for `bert`, whose pretrained embeddings expect
+    /// nothing else.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub char_cnn: Option<CharCnnConfig>,
+}
+
+/// `model.char_cnn`: sizes of the character CNN (each key optional).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CharCnnConfig {
+    /// Width of the character embeddings.
+    pub char_dim: usize,
+    /// Convolution filters: the width of each word's vector.
+    pub filters: usize,
+    /// Characters each filter sees at once.
+    pub width: usize,
+}
+
+impl Default for CharCnnConfig {
+    fn default() -> Self {
+        Self {
+            char_dim: 30,
+            filters: 50,
+            width: 3,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -486,6 +519,7 @@ impl Default for ModelConfig {
             ff_dim: None,
             pretrained: None,
             pooling: Pooling::Mean,
+            char_cnn: None,
         }
     }
 }
@@ -566,6 +600,10 @@ pub struct TrainConfig {
     pub max_tokens: Option<usize>,
     /// CPU threads for the tensor kernels; `None` uses every core.
     pub threads: Option<usize>,
+    /// After training, choose each multilabel label's decision threshold
+    /// on dev (the one maximizing that label's F1) and store it in the
+    /// bundle; off, every label uses 0.5.
+    pub tune_thresholds: bool,
 }
 
 impl Default for TrainConfig {
@@ -589,6 +627,7 @@ impl Default for TrainConfig {
             patience: None,
             max_tokens: None,
             threads: None,
+            tune_thresholds: true,
         }
     }
 }
@@ -877,6 +916,23 @@ impl PipelineConfig {
         if m.ff_dim == Some(0) {
             return Err(self.bad("model.ff_dim", "must be > 0"));
         }
+        if let Some(c) = &m.char_cnn {
+            if !tk.char_ids {
+                return Err(self.bad(
+                    "model.char_cnn",
+                    "needs tokenize.char_ids = true (the character ids it reads)",
+                ));
+            }
+            if m.encoder == EncoderKind::Bert {
+                return Err(self.bad(
+                    "model.char_cnn",
+                    "not for encoder = \"bert\" (only bilstm, bigru and transformer)",
+                ));
+            }
+            if c.char_dim == 0 || c.filters == 0 || c.width == 0 {
+                return Err(self.bad("model.char_cnn", "char_dim, filters and width must be > 0"));
+            }
+        }
         let tr = &self.train;
         if tr.batch_size == 0 || tr.epochs == 0 {
             return Err(self.bad("train", "batch_size and epochs must be > 0"));
@@ -1018,6 +1074,56 @@ type = "classification"
             cfg.resolve_path("k", "d.jsonl").unwrap(),
             PathBuf::from("pipelines/d.jsonl")
         );
+    }
+
+    #[test]
+    fn char_cnn_needs_char_ids_and_a_non_bert_encoder() {
+        let off = parse(MINIMAL).unwrap();
+        assert_eq!(off.model.char_cnn, None);
+        // Off leaves the model section's fingerprint as it was.
+        assert!(
+            serde_json::to_value(&off.model)
+                .unwrap()
+                .get("char_cnn")
+                .is_none()
+        );
+        let with = |extra: &str| parse(&format!("{MINIMAL}{extra}"));
+        let cfg =
+            with("[tokenize]\nchar_ids = true\n[model]\nchar_cnn = { filters = 8 }\n").unwrap();
+        assert_eq!(
+            cfg.model.char_cnn,
+            Some(CharCnnConfig {
+                char_dim: 30,
+                filters: 8,
+                width: 3
+            })
+        );
+        let err = with("[model]\nchar_cnn = {}\n").unwrap_err().to_string();
+        assert!(
+            err.contains("model.char_cnn") && err.contains("tokenize.char_ids"),
+            "{err}"
+        );
+        let err = with("[tokenize]\nchar_ids = true\n[model]\nchar_cnn = { width = 0 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("model.char_cnn") && err.contains("width"),
+            "{err}"
+        );
+        let err = with(
+            "[tokenize]\nchar_ids = true\nkind = \"pretrained\"\npretrained = \"m\"\n\
+             [model]\nencoder = \"bert\"\npretrained = \"m\"\nchar_cnn = {}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("model.char_cnn") && err.contains("bert"),
+            "{err}"
+        );
+        let err = with("[tokenize]\nchar_ids = true\n[model]\nchar_cnn = { size = 3 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("size"), "{err}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod align;
 pub mod artifact;
+pub mod chars;
 pub mod cli;
 pub mod config;
 mod error;
@@ -19,6 +20,7 @@ pub mod rng;
 pub mod stage;
 pub mod task;
 
+pub use chars::CharVocab;
 pub use cli::{Outcome, StageArgs};
 pub use config::PipelineConfig;
 pub use error::{CoreError, Result};

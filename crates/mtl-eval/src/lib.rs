@@ -59,5 +59,5 @@ pub use predict::RowPreds;
 pub use report::{Metrics, render_comparison, render_markdown, render_markdown_with, render_table};
 pub use stage::{
     REPORT_HTML, REPORT_MD, STAGE_VERSION, TablePredictions, default_baselines_path, predict_table,
-    run, run_with_baselines,
+    run, run_on_device, run_with_baselines,
 };

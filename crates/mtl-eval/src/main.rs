@@ -18,10 +18,16 @@ struct Cli {
     /// (schema: `mtl_eval::baselines`) [default: runs/<pipeline>/baselines.json, if present].
     #[arg(long, value_name = "FILE")]
     baselines: Option<PathBuf>,
+    /// Where to run the model: `cpu`, `cuda` or `cuda:N` (CUDA needs a
+    /// build with `--features cuda`) [default: $MTL_DEVICE, else cpu].
+    #[arg(long, value_name = "DEVICE")]
+    device: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
+    mtl_model::malloc::keep_freed_memory();
     let cli = Cli::parse();
+    let device = mtl_model::DeviceSpec::from_flag_or_env(cli.device.as_deref())?;
     let cfg = cli.args.load_config()?;
     let input = cli.args.input_dir(&cfg, Stage::Tokenize);
     let train = cli
@@ -36,8 +42,15 @@ fn main() -> anyhow::Result<()> {
     if cli.baselines.is_some() && !baselines.is_file() {
         anyhow::bail!("{}: no such baselines file", baselines.display());
     }
-    let outcome =
-        mtl_eval::run_with_baselines(&cfg, &input, &train, &out, cli.args.force, &baselines)?;
+    let outcome = mtl_eval::run_on_device(
+        &cfg,
+        &input,
+        &train,
+        &out,
+        cli.args.force,
+        &baselines,
+        device,
+    )?;
     println!("{}", outcome.summary());
     let metrics = mtl_eval::Metrics::read(&out)
         .with_context(|| format!("reading the metrics in {}", out.display()))?;

@@ -16,8 +16,8 @@ pub enum RowPreds {
     Sentence(Vec<u32>),
     /// Per row, one id per sub-token position of the row.
     Token(Vec<Vec<u32>>),
-    /// Per row, the predicted label ids (probability at least
-    /// [`mtl_model::MULTILABEL_THRESHOLD`]), ascending.
+    /// Per row, the predicted label ids (probability at least the label's
+    /// threshold, [`mtl_model::Thresholds`]), ascending.
     Multilabel(Vec<Vec<u32>>),
     /// One value per row, in the target's units.
     Regression(Vec<f32>),

@@ -11,7 +11,7 @@ use mtl_core::{
     CoreError, InputRef, LabelSet, Manifest, ManifestBuilder, Outcome, PipelineConfig, Stage,
     StagingDir, TaskKind,
 };
-use mtl_model::{Batch, Bundle};
+use mtl_model::{Batch, Bundle, DeviceSpec};
 
 use crate::baselines::{ModelCost, SingleTaskScores, count_parameters};
 use crate::data::{self, SplitData};
@@ -76,6 +76,28 @@ pub fn run_with_baselines(
     force: bool,
     baselines: &Path,
 ) -> Result<Outcome> {
+    run_on_device(
+        cfg,
+        data_dir,
+        train_dir,
+        out_dir,
+        force,
+        baselines,
+        DeviceSpec::Cpu,
+    )
+}
+
+/// [`run_with_baselines`] with the model on `device` (not part of the
+/// fingerprint: the scores do not depend on it).
+pub fn run_on_device(
+    cfg: &PipelineConfig,
+    data_dir: &Path,
+    train_dir: &Path,
+    out_dir: &Path,
+    force: bool,
+    baselines: &Path,
+    device: DeviceSpec,
+) -> Result<Outcome> {
     let (tokenize, tok_input) = upstream(data_dir, Stage::Tokenize)?;
     let (train, train_input) = upstream(train_dir, Stage::Train)?;
     check_lineage(data_dir, train_dir, &tok_input.fingerprint, &train)?;
@@ -104,8 +126,8 @@ pub fn run_with_baselines(
     };
 
     let t0 = Instant::now();
-    let device = Device::Cpu;
     let model_dir = train_dir.join("model");
+    let device = device.open().map_err(|e| model_error(&model_dir, e))?;
     let bundle = Bundle::load(&model_dir, &device).map_err(|e| model_error(&model_dir, e))?;
     check_labels(data_dir, &model_dir, &bundle.labels)?;
     builder.timing("load_model", t0);
@@ -278,7 +300,7 @@ pub fn predict_table(
     pad_to: Option<usize>,
 ) -> Result<TablePredictions> {
     let data = data::load(path, &[], &bundle.features.used())?;
-    let tasks = predict_split(bundle, &data, batch_size, pad_to, &Device::Cpu)?;
+    let tasks = predict_split(bundle, &data, batch_size, pad_to, bundle.device())?;
     let (data, tasks) = windows::merge(data, tasks)?;
     Ok(TablePredictions {
         ids: data.ids,
@@ -287,7 +309,8 @@ pub fn predict_table(
     })
 }
 
-/// The model over every row of `data`, side inputs included.
+/// The model over every row of `data`, side inputs and, for a model with
+/// `char_cnn`, the table's `char_ids` included.
 fn predict_split(
     bundle: &Bundle,
     data: &SplitData,
@@ -296,13 +319,54 @@ fn predict_split(
     device: &Device,
 ) -> Result<BTreeMap<String, RowPreds>> {
     let fail = |e| model_error(&bundle.dir, e);
+    let chars = match bundle.spec.encoder.char_cnn {
+        Some(_) => Some(char_ids(data)?),
+        None => None,
+    };
     predict_rows(&data.path, &data.input_ids, batch_size, |idx, rows| {
         let values: Vec<&BTreeMap<String, f32>> = idx.iter().map(|&i| &data.features[i]).collect();
-        let batch = Batch::padded(rows, pad_to, device)
+        let mut batch = Batch::padded(rows, pad_to, device)
             .and_then(|b| b.with_features(&bundle.features, &values))
             .map_err(fail)?;
+        if let Some(chars) = &chars {
+            let word_ids: Vec<&[i32]> = idx.iter().map(|&i| data.word_ids[i].as_slice()).collect();
+            let char_ids: Vec<&[Vec<u32>]> = idx.iter().map(|&i| chars[i].as_slice()).collect();
+            batch = batch.with_chars(&word_ids, &char_ids).map_err(fail)?;
+        }
         bundle.predict(&batch).map_err(fail)
     })
+}
+
+/// The `char_ids` column of `data`'s table: per row, each word's character
+/// ids, as many words as the row's `n_words`.
+fn char_ids(data: &SplitData) -> Result<Vec<Vec<Vec<u32>>>> {
+    use mtl_core::artifact::{PolarsAt, col, column, read_parquet};
+    use polars::prelude::DataType;
+    let path = &data.path;
+    let df = read_parquet(path)?;
+    let words = DataType::List(Box::new(DataType::List(Box::new(DataType::UInt32))));
+    let c = column(&df, path, col::CHAR_IDS, &words)?;
+    let mut out = Vec::with_capacity(data.len());
+    for (i, row) in c.list().at(path)?.series_iter().enumerate() {
+        let bad = |m: &str| data.row_error(i, col::CHAR_IDS, m);
+        let row = row.ok_or_else(|| bad("null"))?;
+        let mut chars = Vec::with_capacity(row.len());
+        for w in row.list().at(path)?.series_iter() {
+            let w = w.ok_or_else(|| bad("a null word"))?;
+            let ids: Option<Vec<u32>> = w.u32().at(path)?.iter().collect();
+            chars.push(ids.ok_or_else(|| bad("a null character id"))?);
+        }
+        if chars.len() != data.n_words[i] {
+            return Err(bad(&format!(
+                "{} words, but `{}` is {}",
+                chars.len(),
+                col::N_WORDS,
+                data.n_words[i]
+            )));
+        }
+        out.push(chars);
+    }
+    Ok(out)
 }
 
 /// Each head's headline metric, from its task's `metric` in the config.

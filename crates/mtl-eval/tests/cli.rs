@@ -48,3 +48,29 @@ fn missing_tokenize_folder_is_a_clear_error() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(!runs.join("p").join("eval").exists(), "nothing written");
 }
+
+/// A device the binary cannot use fails before anything is read, from the
+/// flag or from `MTL_DEVICE`, and says why.
+#[test]
+fn a_bad_device_fails_with_the_reason() {
+    let flag = bin()
+        .args(["--config", "missing.toml", "--device", "tpu"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&flag.stderr);
+    assert!(!flag.status.success());
+    assert!(err.contains("--device `tpu` is not a device"), "{err}");
+    if !cfg!(feature = "cuda") {
+        let env = bin()
+            .args(["--config", "missing.toml"])
+            .env("MTL_DEVICE", "cuda:1")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&env.stderr);
+        assert!(!env.status.success());
+        assert!(
+            err.contains("MTL_DEVICE: this binary was built without the `cuda` feature"),
+            "{err}"
+        );
+    }
+}

@@ -17,9 +17,27 @@
 //! stores, for every task with selected features, a `(B, k)` tensor in
 //! [`Batch::features`], columns in the task's `selected` order. A row
 //! missing a needed feature, or holding a non-finite value, is an error.
+//!
+//! A model with `model.char_cnn` also needs every position's characters:
+//!
+//! ```text
+//! let batch = Batch::pad(&rows, &device)?
+//!     .with_chars(&word_ids, &char_ids)?;   // word_ids: &[W], W: AsRef<[i32]>; char_ids: &[C], C: AsRef<[Vec<u32>]>
+//! ```
+//!
+//! `with_chars(self, word_ids, char_ids) -> Result<Batch>` takes per row
+//! the word of each sub-token (the `word_ids` column: one per sub-token,
+//! -1 = special token) and the character ids of each word of the example
+//! (the `char_ids` column, or `CharVocab::ids` of each word at predict
+//! time), and stores [`BatchChars`] in [`Batch::chars`]: the batch's
+//! distinct character sequences once each (a word's vector depends on its
+//! characters only, so "the" in every row is computed once) and, per
+//! position, which of them its word is. A row whose word ids and
+//! sub-tokens differ in number, or that names a word it has no characters
+//! for, is an error naming the row.
 
 use std::borrow::Borrow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use candle_core::{Device, Tensor};
 use mtl_core::FeatureSet;
@@ -36,6 +54,19 @@ pub struct Batch {
     /// Standardized side inputs per task, `(B, k)` f32; only tasks whose
     /// head takes side inputs. Filled by [`Batch::with_features`].
     pub features: BTreeMap<String, Tensor>,
+    /// Each position's word's characters (see the module docs). Filled by
+    /// [`Batch::with_chars`]; a model with `char_cnn` needs it.
+    pub chars: Option<BatchChars>,
+}
+
+/// The characters of a batch's words.
+pub struct BatchChars {
+    /// `(W, C)` u32: the distinct character sequences of the batch's words,
+    /// padded with 0 to the longest; row 0 is the empty word (no
+    /// characters), which specials and padding point to.
+    pub words: Tensor,
+    /// `(B, T)` u32: the row of `words` holding each position's word.
+    pub positions: Tensor,
 }
 
 impl Batch {
@@ -82,7 +113,64 @@ impl Batch {
             mask: Tensor::from_vec(mask, (b, t), device)?,
             lengths: rows.iter().map(|r| r.len()).collect(),
             features: BTreeMap::new(),
+            chars: None,
         })
+    }
+
+    /// Adds every position's word characters (see the module docs).
+    pub fn with_chars<W: AsRef<[i32]>, C: AsRef<[Vec<u32>]>>(
+        mut self,
+        word_ids: &[W],
+        char_ids: &[C],
+    ) -> Result<Batch> {
+        let b = self.size();
+        let t = self.max_len();
+        if word_ids.len() != b || char_ids.len() != b {
+            return Err(Error::Invalid(format!(
+                "word ids for {} rows and character ids for {}, but the batch has {b}",
+                word_ids.len(),
+                char_ids.len()
+            )));
+        }
+        let mut distinct: HashMap<&[u32], u32> = HashMap::from([(&[][..], 0)]);
+        let mut words: Vec<&[u32]> = vec![&[]];
+        let mut positions = vec![0u32; b * t];
+        for (i, (ws, chars)) in word_ids.iter().zip(char_ids).enumerate() {
+            let (ws, chars) = (ws.as_ref(), chars.as_ref());
+            if ws.len() != self.lengths[i] {
+                return Err(Error::Invalid(format!(
+                    "batch row {i}: {} word ids for {} sub-tokens",
+                    ws.len(),
+                    self.lengths[i]
+                )));
+            }
+            for (j, &w) in ws.iter().enumerate() {
+                // Specials (negative ids) keep the empty word.
+                let Ok(w) = usize::try_from(w) else { continue };
+                let c = chars.get(w).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "batch row {i}: sub-token {j} belongs to word {w}, but the row has \
+                         character ids for {} words",
+                        chars.len()
+                    ))
+                })?;
+                positions[i * t + j] = *distinct.entry(c.as_slice()).or_insert_with(|| {
+                    words.push(c);
+                    words.len() as u32 - 1
+                });
+            }
+        }
+        let widest = words.iter().map(|w| w.len()).max().unwrap_or(0).max(1);
+        let mut data = vec![0u32; words.len() * widest];
+        for (slot, word) in data.chunks_mut(widest).zip(&words) {
+            slot[..word.len()].copy_from_slice(word);
+        }
+        let device = self.input_ids.device().clone();
+        self.chars = Some(BatchChars {
+            words: Tensor::from_vec(data, (words.len(), widest), &device)?,
+            positions: Tensor::from_vec(positions, (b, t), &device)?,
+        });
+        Ok(self)
     }
 
     /// Adds every task's standardized side inputs (see the module docs).
@@ -280,5 +368,90 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("2 rows"), "{err}");
+    }
+
+    /// Each position's characters, read back through `positions`.
+    pub(crate) fn position_chars(b: &Batch) -> Vec<Vec<Vec<u32>>> {
+        let c = b.chars.as_ref().unwrap();
+        let words = c.words.to_vec2::<u32>().unwrap();
+        let strip = |w: &Vec<u32>| w.iter().copied().filter(|&x| x != 0).collect::<Vec<_>>();
+        c.positions
+            .to_vec2::<u32>()
+            .unwrap()
+            .iter()
+            .map(|row| row.iter().map(|&k| strip(&words[k as usize])).collect())
+            .collect()
+    }
+
+    #[test]
+    fn chars_follow_each_sub_tokens_word() {
+        let d = Device::Cpu;
+        // Row 0: [CLS] w0 w1 w1 [SEP]; row 1: [CLS] w0 [SEP], padded to 6.
+        let word_ids: [&[i32]; 2] = [&[-1, 0, 1, 1, -1], &[-1, 0, -1]];
+        let chars: [Vec<Vec<u32>>; 2] = [vec![vec![5], vec![2, 3, 4]], vec![vec![2, 3, 4]]];
+        let b = Batch::pad_to(&[&[2, 9, 9, 9, 3], &[2, 9, 3]], 6, &d)
+            .unwrap()
+            .with_chars(&word_ids, &chars)
+            .unwrap();
+        let c = b.chars.as_ref().unwrap();
+        // The empty word, [5] and [2, 3, 4] once, padded to the widest.
+        assert_eq!(
+            c.words.to_vec2::<u32>().unwrap(),
+            [[0, 0, 0], [5, 0, 0], [2, 3, 4]]
+        );
+        assert_eq!(
+            c.positions.to_vec2::<u32>().unwrap(),
+            [[0, 1, 2, 2, 0, 0], [0, 2, 0, 0, 0, 0]]
+        );
+        let e: Vec<u32> = vec![];
+        assert_eq!(
+            position_chars(&b)[0],
+            [
+                e.clone(),
+                vec![5],
+                vec![2, 3, 4],
+                vec![2, 3, 4],
+                e.clone(),
+                e
+            ]
+        );
+        // Only specials: the empty word alone, one padding column.
+        let b = Batch::pad(&[&[2, 3]], &d)
+            .unwrap()
+            .with_chars(&[[-1, -1]], &[Vec::<Vec<u32>>::new()])
+            .unwrap();
+        assert_eq!(b.chars.unwrap().words.dims(), [1, 1]);
+    }
+
+    #[test]
+    fn chars_that_do_not_fit_the_row_are_an_error_naming_it() {
+        let d = Device::Cpu;
+        let batch = || Batch::pad(&[&[2, 9, 3], &[2, 9, 9, 3]], &d).unwrap();
+        let ok: &[i32] = &[-1, 0, -1];
+        // Row 1 has two words but character ids for one.
+        let err = batch()
+            .with_chars(&[ok, &[-1, 0, 1, -1]], &[vec![vec![4]], vec![vec![4]]])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("row 1") && err.contains("word 1") && err.contains("for 1 words"),
+            "{err}"
+        );
+        let err = batch()
+            .with_chars(&[ok, &[-1, 0, -1]], &[vec![vec![4]], vec![vec![4]]])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("row 1") && err.contains("3 word ids for 4"),
+            "{err}"
+        );
+        let err = batch()
+            .with_chars(&[ok], &[vec![vec![4]]])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("batch has 2"), "{err}");
     }
 }

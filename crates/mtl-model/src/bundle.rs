@@ -8,6 +8,11 @@
 //!   labels.json         label vocabularies (mtl_core::LabelSet)
 //!   features.json       side inputs and their statistics (mtl_core::FeatureSet);
 //!                       absent in older bundles, which then have none
+//!   chars.json          with char_cnn: the character vocabulary
+//!                       (mtl_core::CharVocab), copied from beside the tokenizer
+//!   thresholds.json     per multilabel task, one decision threshold per label
+//!                       ([`Thresholds`], tuned on dev by mtl-train); absent
+//!                       in older bundles, which then use 0.5 for every label
 //! ```
 
 use std::collections::BTreeMap;
@@ -15,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{D, Device};
 use candle_nn::VarMap;
-use mtl_core::{FeatureSet, LabelSet, TaskKind};
+use mtl_core::{CharVocab, FeatureSet, LabelSet, TaskKind};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::Batch;
@@ -27,6 +32,7 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const MODEL_JSON: &str = "model.json";
 pub const WEIGHTS: &str = "model.safetensors";
 pub const TOKENIZER: &str = "tokenizer.json";
+pub const THRESHOLDS: &str = "thresholds.json";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BundleMeta {
@@ -43,8 +49,15 @@ pub struct Bundle {
     /// prediction computes them from raw text and builds batches with
     /// [`Batch::with_features`].
     pub features: FeatureSet,
+    /// With `char_cnn`: the character vocabulary that gives each word its
+    /// character ids for [`Batch::with_chars`] (`chars.json`).
+    pub chars: Option<CharVocab>,
+    /// Multilabel decision thresholds; a task or label without one uses
+    /// [`MULTILABEL_THRESHOLD`].
+    pub thresholds: Thresholds,
     pub model: MultiTaskModel,
     pub dir: PathBuf,
+    device: Device,
 }
 
 /// Predictions of one task for one batch.
@@ -58,7 +71,7 @@ pub enum TaskOutput {
         prob: Vec<Vec<f32>>,
     },
     /// Per row, the probability of every label (id order) and the ids whose
-    /// probability is at least [`MULTILABEL_THRESHOLD`].
+    /// probability is at least the label's threshold ([`Thresholds`]).
     Multilabel {
         probs: Vec<Vec<f32>>,
         labels: Vec<Vec<u32>>,
@@ -67,8 +80,79 @@ pub enum TaskOutput {
     Regression { value: Vec<f32> },
 }
 
-/// A multilabel head predicts every label whose probability reaches this.
+/// A multilabel head predicts every label whose probability reaches this,
+/// unless the bundle's [`Thresholds`] give the label its own.
 pub const MULTILABEL_THRESHOLD: f32 = 0.5;
+
+/// `thresholds.json`: per multilabel task, the probability at which each
+/// label (id order) is predicted. Tasks not listed use
+/// [`MULTILABEL_THRESHOLD`] for every label.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Thresholds(pub BTreeMap<String, Vec<f32>>);
+
+impl Thresholds {
+    /// Label `label` of `task`'s threshold.
+    pub fn get(&self, task: &str, label: usize) -> f32 {
+        self.0
+            .get(task)
+            .and_then(|t| t.get(label))
+            .copied()
+            .unwrap_or(MULTILABEL_THRESHOLD)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Reads `thresholds.json` from a bundle folder; none there gives the
+    /// defaults. Checked against the heads of `spec`.
+    pub fn read(dir: &Path, spec: &ModelSpec) -> Result<Thresholds> {
+        let path = dir.join(THRESHOLDS);
+        if !path.exists() {
+            return Ok(Thresholds::default());
+        }
+        let t: Thresholds = mtl_core::fsio::read_json(&path)?;
+        t.check(spec)
+            .map_err(|message| Error::Bundle { path, message })?;
+        Ok(t)
+    }
+
+    /// Writes `thresholds.json` into a bundle folder (atomically).
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        Ok(mtl_core::fsio::write_json(&dir.join(THRESHOLDS), self)?)
+    }
+
+    /// Every task must be a multilabel head with one threshold per label,
+    /// each a probability: anything else would silently predict nothing or
+    /// everything.
+    fn check(&self, spec: &ModelSpec) -> std::result::Result<(), String> {
+        for (task, values) in &self.0 {
+            let h = spec
+                .head(task)
+                .ok_or_else(|| format!("task `{task}` is not a task of the model"))?;
+            if h.kind != TaskKind::Multilabel {
+                return Err(format!(
+                    "task `{task}` is {}, not multilabel",
+                    h.kind.name()
+                ));
+            }
+            if values.len() != h.num_labels {
+                return Err(format!(
+                    "task `{task}` has {} thresholds for {} labels",
+                    values.len(),
+                    h.num_labels
+                ));
+            }
+            if let Some(x) = values.iter().find(|x| !(0.0..=1.0).contains(*x)) {
+                return Err(format!(
+                    "task `{task}` has threshold {x}, not a probability in [0, 1]"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Writes a bundle into `dir` (normally a staging folder). `tokenizer_json`,
 /// the label set and the feature set are copied in unchanged.
@@ -88,6 +172,7 @@ pub fn save(
     let tok =
         std::fs::read(tokenizer_json).map_err(|e| mtl_core::CoreError::io(tokenizer_json, e))?;
     mtl_core::fsio::atomic_write(&dir.join(TOKENIZER), &tok)?;
+    copy_chars(dir, meta, tokenizer_json)?;
     mtl_core::fsio::write_json(&dir.join(LabelSet::FILE), labels)?;
     mtl_core::fsio::write_json(&dir.join(FeatureSet::FILE), features)?;
     mtl_core::fsio::write_json(&dir.join(MODEL_JSON), meta)?;
@@ -126,6 +211,8 @@ impl Bundle {
             FeatureSet::default()
         };
         check_features(&meta.spec, &features, &features_path)?;
+        let thresholds = Thresholds::read(dir, &meta.spec)?;
+        let chars = read_chars(dir, &meta.spec)?;
         let (model, mut varmap) = MultiTaskModel::new(&meta.spec, 0, device)?;
         let weights = dir.join(WEIGHTS);
         varmap.load(&weights).map_err(|e| Error::Bundle {
@@ -137,8 +224,11 @@ impl Bundle {
             preprocess: meta.preprocess,
             labels,
             features,
+            chars,
+            thresholds,
             model,
             dir: dir.to_path_buf(),
+            device: device.clone(),
         })
     }
 
@@ -146,12 +236,62 @@ impl Bundle {
         self.dir.join(TOKENIZER)
     }
 
-    /// Every task's prediction (see [`TaskOutput`]). Heads with side inputs
-    /// need a batch built with [`Batch::with_features`] and
-    /// [`Bundle::features`].
-    pub fn predict(&self, batch: &Batch) -> Result<BTreeMap<String, TaskOutput>> {
-        predict(&self.model, batch)
+    /// The device the weights were loaded on: batches go there.
+    pub fn device(&self) -> &Device {
+        &self.device
     }
+
+    /// Every task's prediction (see [`TaskOutput`]), multilabel tasks cut
+    /// at the bundle's [`Thresholds`]. Heads with side inputs need a batch
+    /// built with [`Batch::with_features`] and [`Bundle::features`].
+    pub fn predict(&self, batch: &Batch) -> Result<BTreeMap<String, TaskOutput>> {
+        predict_with(&self.model, batch, &self.thresholds)
+    }
+}
+
+/// A model with `char_cnn` carries the tokenize stage's `chars.json`, which
+/// sits beside `tokenizer_json`, so that predict needs nothing else.
+fn copy_chars(dir: &Path, meta: &BundleMeta, tokenizer_json: &Path) -> Result<()> {
+    if meta.spec.encoder.char_cnn.is_none() {
+        return Ok(());
+    }
+    let from = tokenizer_json.with_file_name(CharVocab::FILE);
+    if !from.is_file() {
+        return Err(Error::Bundle {
+            path: from,
+            message: "not found: a model with char_cnn needs the character vocabulary beside \
+                      tokenizer.json (tokenize with tokenize.char_ids = true)"
+                .into(),
+        });
+    }
+    read_chars_file(&from, &meta.spec)?;
+    let bytes = std::fs::read(&from).map_err(|e| mtl_core::CoreError::io(&from, e))?;
+    Ok(mtl_core::fsio::atomic_write(
+        &dir.join(CharVocab::FILE),
+        &bytes,
+    )?)
+}
+
+/// The bundle's `chars.json` when its model has `char_cnn`.
+fn read_chars(dir: &Path, spec: &ModelSpec) -> Result<Option<CharVocab>> {
+    if spec.encoder.char_cnn.is_none() {
+        return Ok(None);
+    }
+    read_chars_file(&dir.join(CharVocab::FILE), spec).map(Some)
+}
+
+/// `chars.json` at `path`, which must have as many ids as the model's
+/// character embeddings.
+fn read_chars_file(path: &Path, spec: &ModelSpec) -> Result<CharVocab> {
+    let chars = CharVocab::read(path)?;
+    let want = spec.encoder.char_cnn.map_or(0, |c| c.vocab_size);
+    if chars.len() != want {
+        return Err(Error::Bundle {
+            path: path.to_path_buf(),
+            message: format!("{} character ids, but the model embeds {want}", chars.len()),
+        });
+    }
+    Ok(chars)
 }
 
 /// Every head's side inputs must be selected for its task in
@@ -183,8 +323,18 @@ fn check_features(spec: &ModelSpec, features: &FeatureSet, path: &Path) -> Resul
     Ok(())
 }
 
-/// Inference with any model, e.g. one still being trained.
+/// Inference with any model, e.g. one still being trained; multilabel tasks
+/// use [`MULTILABEL_THRESHOLD`].
 pub fn predict(model: &MultiTaskModel, batch: &Batch) -> Result<BTreeMap<String, TaskOutput>> {
+    predict_with(model, batch, &Thresholds::default())
+}
+
+/// [`predict`] with per-label multilabel thresholds.
+pub fn predict_with(
+    model: &MultiTaskModel,
+    batch: &Batch,
+    thresholds: &Thresholds,
+) -> Result<BTreeMap<String, TaskOutput>> {
     let mut outputs = model.forward(batch, None)?;
     let mut out = BTreeMap::new();
     for h in &model.spec.tasks {
@@ -222,14 +372,7 @@ pub fn predict(model: &MultiTaskModel, batch: &Batch) -> Result<BTreeMap<String,
             }
             TaskKind::Multilabel => {
                 let probs = candle_nn::ops::sigmoid(&l)?.to_vec2::<f32>()?;
-                let labels = probs
-                    .iter()
-                    .map(|row| {
-                        (0..row.len() as u32)
-                            .filter(|&i| row[i as usize] >= MULTILABEL_THRESHOLD)
-                            .collect()
-                    })
-                    .collect();
+                let labels = multilabel_decode(&probs, |i| thresholds.get(&h.name, i));
                 TaskOutput::Multilabel { probs, labels }
             }
             TaskKind::Regression => {
@@ -245,6 +388,19 @@ pub fn predict(model: &MultiTaskModel, batch: &Batch) -> Result<BTreeMap<String,
         out.insert(h.name.clone(), output);
     }
     Ok(out)
+}
+
+/// Per row, the ids whose probability reaches their label's threshold.
+fn multilabel_decode(probs: &[Vec<f32>], threshold: impl Fn(usize) -> f32) -> Vec<Vec<u32>> {
+    probs
+        .iter()
+        .map(|row| {
+            (0..row.len())
+                .filter(|&i| row[i] >= threshold(i))
+                .map(|i| i as u32)
+                .collect()
+        })
+        .collect()
 }
 
 /// Drops the padded tail of each row.
@@ -397,6 +553,7 @@ mod tests {
         std::fs::write(model.join(MODEL_JSON), meta.to_string()).unwrap();
         let b = Bundle::load(&model, &Device::Cpu).unwrap();
         assert_eq!(b.features, FeatureSet::default());
+        assert!(b.thresholds.is_empty());
         assert!(b.spec.tasks.iter().all(|h| h.features.is_empty()));
         let batch = Batch::pad(&[&[1, 4, 2]], &Device::Cpu).unwrap();
         assert_eq!(b.predict(&batch).unwrap().len(), 2);
@@ -416,5 +573,90 @@ mod tests {
             err.contains("features.json") && err.contains("`topics`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn decoding_cuts_each_label_at_its_own_threshold() {
+        let probs = vec![vec![0.3, 0.3, 0.9], vec![0.2, 0.5, 0.1]];
+        let t = [0.25, 0.5, 0.95];
+        // 0.3 ≥ 0.25 is positive, 0.3 < 0.5 is not, 0.9 < 0.95 is not; a
+        // probability equal to its threshold is positive.
+        assert_eq!(multilabel_decode(&probs, |i| t[i]), vec![vec![0], vec![1]]);
+        let tuned = Thresholds([("topics".to_string(), t.to_vec())].into());
+        assert_eq!(tuned.get("topics", 0), 0.25);
+        assert_eq!(tuned.get("topics", 9), MULTILABEL_THRESHOLD);
+        assert_eq!(tuned.get("other", 0), MULTILABEL_THRESHOLD);
+    }
+
+    #[test]
+    fn thresholds_round_trip_through_the_bundle_and_drive_its_predictions() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = all_kinds_spec(1);
+        save_bundle(dir.path(), &spec, &all_kinds_features());
+        let model = dir.path().join("model");
+        let batch = |b: &Bundle| {
+            Batch::pad(&[&[1, 4, 2], &[1, 5, 6, 7, 2]], &Device::Cpu)
+                .unwrap()
+                .with_features(
+                    &b.features,
+                    &[raw_features(1.0, 0.0), raw_features(3.0, 1.0)],
+                )
+                .unwrap()
+        };
+        let plain = Bundle::load(&model, &Device::Cpu).unwrap();
+        let TaskOutput::Multilabel { probs, .. } =
+            &plain.predict(&batch(&plain)).unwrap()["topics"]
+        else {
+            panic!()
+        };
+        // Label 0 just below row 0's probability, label 1 just above it,
+        // label 2 at 0 (always predicted).
+        let p = &probs[0];
+        let tuned = Thresholds(
+            [(
+                "topics".to_string(),
+                vec![p[0] - 1e-4, (p[1] + 1e-4).min(1.0), 0.0],
+            )]
+            .into(),
+        );
+        tuned.write(&model).unwrap();
+        let b = Bundle::load(&model, &Device::Cpu).unwrap();
+        assert_eq!(b.thresholds, tuned);
+        let TaskOutput::Multilabel {
+            probs: again,
+            labels,
+        } = &b.predict(&batch(&b)).unwrap()["topics"]
+        else {
+            panic!()
+        };
+        assert_eq!(again, probs);
+        assert_eq!(labels[0], vec![0, 2]);
+        for (row, l) in again.iter().zip(labels) {
+            let want: Vec<u32> = (0..3)
+                .filter(|&i| row[i as usize] >= tuned.get("topics", i as usize))
+                .collect();
+            assert_eq!(*l, want);
+        }
+    }
+
+    #[test]
+    fn thresholds_that_do_not_fit_the_heads_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        save_bundle(dir.path(), &all_kinds_spec(1), &all_kinds_features());
+        let model = dir.path().join("model");
+        let cases = [
+            (r#"{"topics": [0.5, 0.5]}"#, "2 thresholds for 3 labels"),
+            (r#"{"topics": [0.5, 1.5, 0.5]}"#, "not a probability"),
+            (r#"{"sent": [0.5, 0.5]}"#, "not multilabel"),
+            (r#"{"nope": [0.5]}"#, "`nope` is not a task"),
+        ];
+        for (json, want) in cases {
+            std::fs::write(model.join(THRESHOLDS), json).unwrap();
+            let err = Bundle::load(&model, &Device::Cpu)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains(THRESHOLDS) && err.contains(want), "{err}");
+        }
     }
 }

@@ -13,18 +13,21 @@
 
 pub mod batch;
 pub mod bundle;
+pub mod device;
 mod dropout;
 pub mod encoder;
 mod error;
 pub mod heads;
 pub mod loss;
+pub mod malloc;
 pub mod model;
 mod norm;
 mod params;
 pub mod spec;
 
 pub use batch::{Batch, Targets};
-pub use bundle::{Bundle, BundleMeta, MULTILABEL_THRESHOLD, TaskOutput};
+pub use bundle::{Bundle, BundleMeta, MULTILABEL_THRESHOLD, TaskOutput, Thresholds};
+pub use device::DeviceSpec;
 pub use error::{Error, Result};
 pub use model::{LossWeights, MultiTaskModel};
 pub use spec::{EncoderSpec, HeadSpec, ModelSpec, Preprocess};

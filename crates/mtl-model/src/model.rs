@@ -102,7 +102,8 @@ impl MultiTaskModel {
     /// what every head reads (e.g. for sentence embeddings by mean
     /// pooling). `rng` turns dropout on.
     pub fn encode(&self, batch: &Batch, rng: Option<&mut StdRng>) -> Result<Tensor> {
-        self.encoder.forward(&batch.input_ids, &batch.mask, rng)
+        self.encoder
+            .forward(&batch.input_ids, &batch.mask, batch.chars.as_ref(), rng)
     }
 
     /// Raw outputs per task: logits `(B, C)` for classification and

@@ -7,7 +7,7 @@ use std::path::Path;
 use mtl_core::TaskKind;
 use mtl_core::TaskLabels;
 use mtl_core::config::{
-    CleanOptions, EncoderKind, ModelConfig, Pooling, TokenizeConfig, Truncation,
+    CharCnnConfig, CleanOptions, EncoderKind, ModelConfig, Pooling, TokenizeConfig, Truncation,
 };
 use mtl_core::task::{SpanScheme, TargetStats};
 use serde::{Deserialize, Serialize};
@@ -52,6 +52,34 @@ pub struct EncoderSpec {
     /// pretrained folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bert: Option<BertSpec>,
+    /// Character-CNN word features (`model.char_cnn`); bundles written
+    /// before it have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub char_cnn: Option<CharCnnSpec>,
+}
+
+/// The character CNN of [`crate::encoder::charcnn`]: `model.char_cnn` plus
+/// the size of the character vocabulary it embeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CharCnnSpec {
+    /// Ids of `chars.json`, padding (0) and unknown (1) included.
+    pub vocab_size: usize,
+    pub char_dim: usize,
+    /// Width of each word's vector.
+    pub filters: usize,
+    /// Characters per convolution window.
+    pub width: usize,
+}
+
+impl CharCnnSpec {
+    pub fn new(c: &CharCnnConfig, vocab_size: usize) -> Self {
+        Self {
+            vocab_size,
+            char_dim: c.char_dim,
+            filters: c.filters,
+            width: c.width,
+        }
+    }
 }
 
 /// The parts of a BERT `config.json` that [`EncoderSpec`]'s common fields
@@ -90,6 +118,7 @@ impl Default for EncoderSpec {
             ff_dim: None,
             max_positions: default_max_positions(),
             bert: None,
+            char_cnn: None,
         }
     }
 }
@@ -97,7 +126,9 @@ impl Default for EncoderSpec {
 impl EncoderSpec {
     /// The encoder the pipeline config asks for. `max_positions` is the
     /// longest batch the trainer builds (`tokenize.pad_to`, else
-    /// `tokenize.max_length`). For `encoder = "bert"` use
+    /// `tokenize.max_length`). `model.char_cnn` is left off: it needs the
+    /// character vocabulary's size, see [`EncoderSpec::with_char_cnn`].
+    /// For `encoder = "bert"` use
     /// [`EncoderSpec::from_pretrained`]: the sizes come from the checkpoint,
     /// and a spec built here has none (building it is an error).
     pub fn from_config(m: &ModelConfig, vocab_size: usize, max_positions: usize) -> Self {
@@ -118,7 +149,19 @@ impl EncoderSpec {
             ff_dim: m.ff_dim,
             max_positions,
             bert: None,
+            char_cnn: None,
         }
+    }
+
+    /// Turns on `model.char_cnn` (when set) over a character vocabulary of
+    /// `char_vocab_size` ids (`CharVocab::len` of the tokenize stage's
+    /// `chars.json`).
+    pub fn with_char_cnn(mut self, m: &ModelConfig, char_vocab_size: usize) -> Self {
+        self.char_cnn = m
+            .char_cnn
+            .as_ref()
+            .map(|c| CharCnnSpec::new(c, char_vocab_size));
+        self
     }
 
     /// The `bert` encoder of the checkpoint in `dir` (`model.pretrained`,
@@ -371,6 +414,7 @@ mod tests {
         assert_eq!(spec.kind, BILSTM);
         assert_eq!((spec.vocab_size, spec.layers), (30, 2));
         assert_eq!(spec.output_dim(), 12);
+        assert_eq!(spec.char_cnn, None);
         // And what is written now reads back the same.
         let again: EncoderSpec =
             serde_json::from_str(&serde_json::to_string(&spec).unwrap()).unwrap();
@@ -423,5 +467,27 @@ mod tests {
         assert_eq!(s.vocab_size, 100);
         m.ff_dim = None;
         assert_eq!(EncoderSpec::from_config(&m, 100, 64).ff_dim(), 128);
+    }
+
+    #[test]
+    fn char_cnn_comes_from_the_config_and_the_char_vocabulary() {
+        let mut m = ModelConfig::default();
+        let s = EncoderSpec::from_config(&m, 100, 64).with_char_cnn(&m, 40);
+        assert_eq!(s.char_cnn, None);
+        m.char_cnn = Some(CharCnnConfig {
+            char_dim: 5,
+            filters: 7,
+            width: 2,
+        });
+        let s = EncoderSpec::from_config(&m, 100, 64).with_char_cnn(&m, 40);
+        let c = s.char_cnn.unwrap();
+        assert_eq!(
+            (c.vocab_size, c.char_dim, c.filters, c.width),
+            (40, 5, 7, 2)
+        );
+        // The encoder's output width does not change; model.json round-trips.
+        assert_eq!(s.output_dim(), 128);
+        let again: EncoderSpec = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(again, s);
     }
 }

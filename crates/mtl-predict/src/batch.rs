@@ -35,7 +35,6 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::Device;
 use mtl_core::hash::{Fingerprinter, sha256_file};
 use mtl_core::{CoreError, FeatureSet, LabelSet};
 use mtl_model::Bundle;
@@ -328,7 +327,7 @@ pub fn run_dir(opts: &DirOptions) -> Result<DirReport> {
         return Ok(report);
     }
 
-    let bundle = Bundle::load(opts.model, &Device::Cpu)?;
+    let bundle = Bundle::load(opts.model, &opts.predict.device.open()?)?;
     let predictor = Predictor::new(&bundle, &opts.predict)?;
     for (name, hash) in todo {
         let meta = meta_path(out, &name);

@@ -11,7 +11,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::Device;
 use mtl_model::Bundle;
 use serde::Serialize;
 
@@ -77,7 +76,7 @@ fn measure_one(
     chunk: usize,
 ) -> Result<Throughput> {
     let started = Instant::now();
-    let bundle = Bundle::load(model, &Device::Cpu)?;
+    let bundle = Bundle::load(model, &opts.device.open()?)?;
     let predictor = Predictor::new(&bundle, opts)?;
     let load_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();

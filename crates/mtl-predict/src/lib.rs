@@ -2,8 +2,10 @@
 //! alone. It replays the training-time cleaning (mtl-clean) and tokenizer
 //! (mtl-tokenize) recorded in the bundle, computes the side-input features
 //! some heads take from the cleaned text with the clean stage's own
-//! expressions ([`mtl_clean::features_of`]), runs the shared model once per
-//! batch for all tasks, and maps token predictions back to words and
+//! expressions ([`mtl_clean::features_of`]), gives each word its character
+//! ids from the bundle's `chars.json` when the model reads characters
+//! (`model.char_cnn`; the tokenize stage's [`mtl_tokenize::CharVocab`]),
+//! runs the shared model once per batch for all tasks, and maps token predictions back to words and
 //! entity spans back to the original text.
 //!
 //! Texts longer than the model's `max_length` are cut, or, when the model
@@ -37,7 +39,7 @@
 //! | classification | `{"label": "pos", "prob": 0.93}` |
 //! | tagging | `{"tags": ["DET", ...], "probs": [0.9, ...]}`, one per word (`null` for words cut off by truncation) |
 //! | spans | as tagging, plus `"spans": [{"label", "start", "end", "start_word", "end_word", "text"}]` |
-//! | multilabel | `{"labels": ["sports", "tech"], "probs": {"politics": 0.1, "sports": 0.8, "tech": 0.6}}`: `labels` are those with probability at least [`mtl_model::MULTILABEL_THRESHOLD`] (0.5), in vocabulary order, possibly none; `probs` holds every label |
+//! | multilabel | `{"labels": ["sports", "tech"], "probs": {"politics": 0.1, "sports": 0.8, "tech": 0.6}}`: `labels` are those with probability at least the label's threshold (the bundle's `thresholds.json`, tuned on dev by mtl-train; [`mtl_model::MULTILABEL_THRESHOLD`], 0.5, without one), in vocabulary order, possibly none; `probs` holds every label |
 //! | regression | the predicted number, in the target's units, e.g. `3.71` |
 //!
 //! A span's `start` and `end` are character offsets (Unicode scalar values,
@@ -63,7 +65,6 @@ pub mod words;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use candle_core::Device;
 use mtl_core::align::merge_windows;
 use mtl_core::config::CleanOptions;
 use mtl_core::{FeatureSet, TaskKind};
@@ -88,18 +89,25 @@ pub struct PredictOptions<'a> {
     /// was trained on several).
     pub dataset: Option<&'a str>,
     pub batch_size: usize,
+    /// Where the bundle is loaded and run (`--device`).
+    pub device: mtl_model::DeviceSpec,
 }
 
 /// What the model sees of each text: the cleaned words, their sub-tokens
 /// (one window per text, or several for long texts of a windowed model),
-/// and the raw side-input features (empty maps when no head takes any);
-/// plus where each word came from in the raw text.
+/// the raw side-input features (empty maps when no head takes any) and
+/// each word's character ids (for a model with `char_cnn`); plus where each
+/// word came from in the raw text.
 pub struct Prepared {
     pub words: Vec<Vec<String>>,
     /// Per word, its raw token's `(start, end)` in characters ([`words`]).
     pub offsets: Vec<Vec<(usize, usize)>>,
     pub encoded: Vec<Windowed>,
     pub features: Vec<BTreeMap<String, f32>>,
+    /// Per text, per word, its character ids (`CharVocab::ids`, as the
+    /// tokenize stage's `char_ids`); `None` when the model reads no
+    /// characters.
+    pub chars: Option<Vec<Vec<Vec<u32>>>>,
 }
 
 /// The cleaning options to replay: the chosen dataset's, or the only one.
@@ -158,6 +166,27 @@ pub fn side_inputs(
     Ok(all)
 }
 
+/// Each word's character ids, for a model with `char_cnn`: the bundle's
+/// `chars.json` applied as the tokenize stage applied it to the training
+/// words.
+fn char_ids(bundle: &Bundle, words: &[Vec<String>]) -> Result<Option<Vec<Vec<Vec<u32>>>>> {
+    if bundle.spec.encoder.char_cnn.is_none() {
+        return Ok(None);
+    }
+    let vocab: &mtl_tokenize::CharVocab = bundle.chars.as_ref().ok_or_else(|| {
+        Error::Usage(format!(
+            "{}: the model reads characters but the bundle has no chars.json",
+            bundle.dir.display()
+        ))
+    })?;
+    Ok(Some(
+        words
+            .iter()
+            .map(|ws| ws.iter().map(|w| vocab.ids(w)).collect())
+            .collect(),
+    ))
+}
+
 /// A bundle ready to predict: the cleaning, tokenizer and replay options
 /// read once, so that a file is predicted chunk by chunk without reading
 /// them again.
@@ -196,11 +225,13 @@ impl<'b> Predictor<'b> {
             self.replay.stride,
         )?;
         let features = side_inputs(&self.bundle.features, &words)?;
+        let chars = char_ids(self.bundle, &words)?;
         Ok(Prepared {
             words,
             offsets,
             encoded,
             features,
+            chars,
         })
     }
 
@@ -213,14 +244,17 @@ impl<'b> Predictor<'b> {
             offsets,
             encoded,
             features,
+            chars,
         } = self.prepare(texts)?;
-        let device = Device::Cpu;
+        let device = bundle.device();
         // Every window of every text is one row; `first[i]` is text i's first.
         let mut rows: Vec<(usize, &[u32])> = Vec::new();
+        let mut row_words: Vec<&[i32]> = Vec::new();
         let mut first = Vec::with_capacity(texts.len());
         for (i, x) in encoded.iter().enumerate() {
             first.push(rows.len());
             rows.extend(x.windows.iter().map(|e| (i, e.input_ids.as_slice())));
+            row_words.extend(x.windows.iter().map(|e| e.word_ids.as_slice()));
         }
         // Batches of similar lengths waste less on padding (outputs do not
         // depend on it: eval batches sorted rows, and predictions equal
@@ -232,8 +266,14 @@ impl<'b> Predictor<'b> {
             let ids: Vec<&[u32]> = chunk.iter().map(|&r| rows[r].1).collect();
             let side: Vec<&BTreeMap<String, f32>> =
                 chunk.iter().map(|&r| &features[rows[r].0]).collect();
-            let batch = Batch::padded(&ids, self.replay.pad_to, &device)?
+            let mut batch = Batch::padded(&ids, self.replay.pad_to, device)?
                 .with_features(&bundle.features, &side)?;
+            if let Some(chars) = &chars {
+                let word_ids: Vec<&[i32]> = chunk.iter().map(|&r| row_words[r]).collect();
+                let char_ids: Vec<&[Vec<u32>]> =
+                    chunk.iter().map(|&r| chars[rows[r].0].as_slice()).collect();
+                batch = batch.with_chars(&word_ids, &char_ids)?;
+            }
             for (task, output) in bundle.predict(&batch)? {
                 let out = sorted.entry(task).or_default();
                 out.extend(chunk.iter().copied().zip(split_rows(output)));
@@ -402,7 +442,7 @@ pub fn run(
     input_opts: &InputOptions,
     opts: &PredictOptions,
 ) -> Result<FileSummary> {
-    let bundle = Bundle::load(model_dir, &Device::Cpu)?;
+    let bundle = Bundle::load(model_dir, &opts.device.open()?)?;
     let predictor = Predictor::new(&bundle, opts)?;
     predict_file(&predictor, input, output, input_opts)
 }
@@ -450,5 +490,149 @@ mod tests {
             ("n_mentions".to_string(), 1.0),
         ]);
         assert_eq!(out, vec![want]);
+    }
+
+    mod chars {
+        use std::collections::BTreeMap;
+        use std::path::{Path, PathBuf};
+
+        use candle_core::Device;
+        use mtl_core::config::{CharCnnConfig, CleanOptions, ModelConfig, TokenizeConfig};
+        use mtl_core::{FeatureSet, LabelSet, TaskKind, TaskLabels};
+        use mtl_model::bundle::{BundleMeta, FORMAT_VERSION};
+        use mtl_model::{Bundle, EncoderSpec, HeadSpec, ModelSpec, MultiTaskModel, Preprocess};
+        use mtl_tokenize::CharVocab;
+
+        use crate::{PredictOptions, Predictor};
+
+        const TRAIN: [&str; 2] = ["the tower in paris", "we flew to rome"];
+
+        /// A random-weight BiLSTM bundle with `char_cnn`, a sentence and a
+        /// token head, its tokenizer and characters fitted on [`TRAIN`].
+        fn bundle(dir: &Path) -> PathBuf {
+            let words: Vec<Vec<String>> = TRAIN
+                .iter()
+                .map(|t| t.split_whitespace().map(String::from).collect())
+                .collect();
+            let tok = mtl_tokenize::train_tokenizer(
+                words.clone().into_iter(),
+                &TokenizeConfig::default(),
+            )
+            .unwrap();
+            let tok_path = dir.join("tokenizer.json");
+            tok.save(&tok_path, false).unwrap();
+            let chars = CharVocab::fit(words.iter().flatten(), true, 4);
+            chars.write(&dir.join(CharVocab::FILE)).unwrap();
+            let mut labels = LabelSet::default();
+            for (name, kind) in [
+                ("mood", TaskKind::Classification),
+                ("pos", TaskKind::Tagging),
+            ] {
+                labels.tasks.insert(
+                    name.into(),
+                    TaskLabels {
+                        kind,
+                        scheme: None,
+                        labels: vec!["a".into(), "b".into()],
+                        train_counts: vec![1, 1],
+                        class_weights: None,
+                        target: None,
+                    },
+                );
+            }
+            let m = ModelConfig {
+                embedding_dim: 8,
+                hidden_dim: 8,
+                dropout: 0.0,
+                char_cnn: Some(CharCnnConfig {
+                    char_dim: 4,
+                    filters: 5,
+                    width: 3,
+                }),
+                ..Default::default()
+            };
+            let spec = ModelSpec {
+                encoder: EncoderSpec::from_config(&m, tok.get_vocab_size(true), 32)
+                    .with_char_cnn(&m, chars.len()),
+                tasks: vec![
+                    HeadSpec::new("mood", TaskKind::Classification, 2),
+                    HeadSpec::new("pos", TaskKind::Tagging, 2),
+                ],
+            };
+            let (_, varmap) = MultiTaskModel::new(&spec, 3, &Device::Cpu).unwrap();
+            let meta = BundleMeta {
+                format_version: FORMAT_VERSION,
+                spec,
+                preprocess: Preprocess {
+                    clean: BTreeMap::from([("d".to_string(), CleanOptions::default())]),
+                    max_length: 32,
+                    ..Default::default()
+                },
+            };
+            let model = dir.join("model");
+            let fs = FeatureSet::default();
+            mtl_model::bundle::save(&model, &meta, &varmap, &tok_path, &labels, &fs).unwrap();
+            model
+        }
+
+        fn opts(batch_size: usize) -> PredictOptions<'static> {
+            PredictOptions {
+                dataset: None,
+                batch_size,
+                device: Default::default(),
+            }
+        }
+
+        #[test]
+        fn words_get_the_bundles_character_ids() {
+            let dir = tempfile::tempdir().unwrap();
+            let model = bundle(dir.path());
+            // The bundle alone: the tokenize folder's copy is gone.
+            std::fs::remove_file(dir.path().join(CharVocab::FILE)).unwrap();
+            let b = Bundle::load(&model, &Device::Cpu).unwrap();
+            let vocab = b.chars.clone().unwrap();
+            let texts = vec!["Paris Zürich".to_string(), "we flew".to_string()];
+            let p = Predictor::new(&b, &opts(4))
+                .unwrap()
+                .prepare(&texts)
+                .unwrap();
+            let chars = p.chars.unwrap();
+            assert_eq!(chars.len(), 2);
+            for (ws, cs) in p.words.iter().zip(&chars) {
+                let want: Vec<Vec<u32>> = ws.iter().map(|w| vocab.ids(w)).collect();
+                assert_eq!(*cs, want);
+            }
+            // Lowercased, cut at max_word_chars, unknown characters 1.
+            assert_eq!(chars[0][0], vocab.ids("pari"));
+            assert_eq!(chars[0][1].len(), 4);
+            assert!(chars[0][1].contains(&CharVocab::UNK));
+        }
+
+        #[test]
+        fn predictions_do_not_depend_on_the_batch() {
+            let dir = tempfile::tempdir().unwrap();
+            let b = Bundle::load(&bundle(dir.path()), &Device::Cpu).unwrap();
+            let texts: Vec<String> = [
+                "the tower",
+                "we flew to paris in a quite extraordinarily long flight",
+                "rome",
+            ]
+            .map(String::from)
+            .to_vec();
+            let one = Predictor::new(&b, &opts(1))
+                .unwrap()
+                .predict(&texts)
+                .unwrap();
+            let all = Predictor::new(&b, &opts(8))
+                .unwrap()
+                .predict(&texts)
+                .unwrap();
+            for (x, y) in one.iter().zip(&all) {
+                assert_eq!(x["mood"]["label"], y["mood"]["label"]);
+                assert_eq!(x["pos"]["tags"], y["pos"]["tags"]);
+                let (p, q) = (x["mood"]["prob"].as_f64(), y["mood"]["prob"].as_f64());
+                assert!((p.unwrap() - q.unwrap()).abs() < 1e-5, "{x} vs {y}");
+            }
+        }
     }
 }

@@ -59,6 +59,10 @@ struct Cli {
     /// With --bench: how many times to predict the input.
     #[arg(long, default_value_t = 3)]
     passes: usize,
+    /// Where to run the model: `cpu`, `cuda` or `cuda:N` (CUDA needs a
+    /// build with `--features cuda`) [default: $MTL_DEVICE, else cpu].
+    #[arg(long, value_name = "DEVICE")]
+    device: Option<String>,
 }
 
 const AFTER_HELP: &str = "\
@@ -70,7 +74,8 @@ number), `line`, `text`, the cleaned `words`, and per task:
                   \"end_word\", \"text\"}]; start/end are character (Unicode scalar) offsets
                   into the original text, end exclusive; *_word index `words`
   multilabel      {\"labels\": [\"sports\"], \"probs\": {\"sports\": 0.8, \"tech\": 0.3}}
-                  labels: every label with probability >= 0.5 (possibly none)
+                  labels: every label with probability >= its threshold (possibly
+                  none): tuned on dev by mtl-train (thresholds.json), else 0.5
   regression      the predicted number, e.g. 3.71
 A row that cannot be used (invalid JSON, no text) becomes {\"id\", \"line\", \"error\"}
 (with --strict: the run fails naming the file and line).
@@ -92,6 +97,7 @@ fn usage(message: &str) -> ! {
 }
 
 fn main() -> ExitCode {
+    mtl_model::malloc::keep_freed_memory();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code),
@@ -106,6 +112,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     let opts = PredictOptions {
         dataset: cli.dataset.as_deref(),
         batch_size: cli.batch_size,
+        // A bad value is a usage error (exit 2), like any other flag.
+        device: mtl_model::DeviceSpec::from_flag_or_env(cli.device.as_deref())
+            .unwrap_or_else(|e| usage(&e.to_string())),
     };
     let input_opts = InputOptions {
         format: cli.format,

@@ -24,12 +24,32 @@ fn help_documents_every_output_shape() {
         "Exit codes",
         "3  nothing to do",
         ".mtl-predict.lock",
+        "--device",
     ] {
         assert!(text.contains(word), "missing {word} in:\n{text}");
     }
-    // The help quotes the threshold.
-    assert!(text.contains(">= 0.5"), "{text}");
+    // The help names the tuned thresholds and quotes the default.
+    assert!(text.contains("thresholds.json), else 0.5"), "{text}");
     assert_eq!(mtl_model::MULTILABEL_THRESHOLD, 0.5);
+}
+
+/// A device the binary cannot use is a usage error (exit 2) that says why.
+#[test]
+fn a_bad_device_is_a_usage_error() {
+    let mut cases = vec![("tpu", "--device `tpu` is not a device")];
+    if !cfg!(feature = "cuda") {
+        cases.push(("cuda:1", "rebuild with `--features cuda`"));
+    }
+    for (device, want) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_mtl-predict"))
+            .args(["--model", "m", "--input", "i.txt", "--output", "o.jsonl"])
+            .args(["--device", device])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(want), "{err}");
+    }
 }
 
 #[test]

@@ -257,6 +257,7 @@ fn opts(batch_size: usize) -> PredictOptions<'static> {
     PredictOptions {
         dataset: None,
         batch_size,
+        device: Default::default(),
     }
 }
 

@@ -65,6 +65,7 @@ fn sample_dev_predictions_equal_eval_and_its_scores() {
     let opts = PredictOptions {
         dataset: None,
         batch_size: 64,
+        device: Default::default(),
     };
     let predict = mtl_predict::predict_texts(&bundle, &texts, &opts).unwrap();
     assert_eq!(predict.len(), eval.ids.len());

@@ -20,6 +20,7 @@ fn spans(force: &str) -> (Value, Vec<(String, usize, usize)>) {
     let opts = PredictOptions {
         dataset: None,
         batch_size: 4,
+        device: Default::default(),
     };
     let out = mtl_predict::predict_texts(&bundle, &[TEXT.to_string()], &opts).unwrap();
     let v = out[0].clone();

@@ -1,6 +1,6 @@
 //! From row indices to model batches: padding (to the longest row, or to
-//! `tokenize.pad_to`), side inputs, every task's targets, and the split of
-//! a batch that would exceed `train.max_tokens`.
+//! `tokenize.pad_to`), side inputs, characters, every task's targets, and
+//! the split of a batch that would exceed `train.max_tokens`.
 
 use std::collections::BTreeMap;
 
@@ -8,11 +8,12 @@ use candle_core::Device;
 use mtl_core::{FeatureSet, TaskKind};
 use mtl_model::{Batch, ModelSpec, Targets};
 
-use crate::data::{Example, RowTarget};
+use crate::data::{Example, RowTarget, WordChars};
 use crate::error::Result;
 
 /// A batch of rows `idx` padded to their longest row, or to `pad_to`
-/// (`tokenize.pad_to`), with the side inputs of every head that takes some.
+/// (`tokenize.pad_to`), with the side inputs of every head that takes some
+/// and, when the rows carry them, their characters.
 pub fn batch_rows(
     examples: &[Example],
     idx: &[usize],
@@ -24,12 +25,19 @@ pub fn batch_rows(
         .iter()
         .map(|&i| examples[i].input_ids.as_slice())
         .collect();
-    let batch = Batch::padded(&rows, pad_to, device)?;
-    if features.used().is_empty() {
-        return Ok(batch);
+    let mut batch = Batch::padded(&rows, pad_to, device)?;
+    if !features.used().is_empty() {
+        let values: Vec<&BTreeMap<String, f32>> =
+            idx.iter().map(|&i| &examples[i].features).collect();
+        batch = batch.with_features(features, &values)?;
     }
-    let values: Vec<&BTreeMap<String, f32>> = idx.iter().map(|&i| &examples[i].features).collect();
-    Ok(batch.with_features(features, &values)?)
+    let chars: Option<Vec<&WordChars>> = idx.iter().map(|&i| examples[i].chars.as_ref()).collect();
+    if let Some(chars) = chars {
+        let word_ids: Vec<&[i32]> = chars.iter().map(|c| c.word_ids.as_slice()).collect();
+        let char_ids: Vec<&[Vec<u32>]> = chars.iter().map(|c| c.char_ids.as_slice()).collect();
+        batch = batch.with_chars(&word_ids, &char_ids)?;
+    }
+    Ok(batch)
 }
 
 /// Every task's targets for rows `idx` of `batch`: each task that at least
@@ -153,6 +161,7 @@ mod tests {
             input_ids: ids,
             targets: BTreeMap::new(),
             features: BTreeMap::new(),
+            chars: None,
         };
         let data = [ex(vec![1, 2]), ex(vec![3, 4, 5])];
         let fs = FeatureSet::default();
@@ -161,5 +170,28 @@ mod tests {
         assert_eq!(b.lengths, [2, 3]);
         let b = batch_rows(&data, &[0, 1], &fs, None, &Device::Cpu).unwrap();
         assert_eq!(b.input_ids.dims(), [2, 3]);
+        assert!(b.chars.is_none());
+    }
+
+    #[test]
+    fn rows_with_characters_give_a_batch_with_characters() {
+        let ex = |ids: Vec<u32>, word_ids: Vec<i32>, char_ids: Vec<Vec<u32>>| Example {
+            input_ids: ids,
+            targets: BTreeMap::new(),
+            features: BTreeMap::new(),
+            chars: Some(WordChars { word_ids, char_ids }),
+        };
+        let data = [
+            ex(vec![2, 7, 3], vec![-1, 0, -1], vec![vec![4, 5]]),
+            ex(vec![2, 7, 8, 3], vec![-1, 0, 0, -1], vec![vec![6]]),
+        ];
+        let b = batch_rows(&data, &[1, 0], &FeatureSet::default(), None, &Device::Cpu).unwrap();
+        let c = b.chars.unwrap();
+        // Words once each (the empty one first), then each position's word.
+        assert_eq!(c.words.to_vec2::<u32>().unwrap(), [[0, 0], [6, 0], [4, 5]]);
+        assert_eq!(
+            c.positions.to_vec2::<u32>().unwrap(),
+            [[0, 1, 1, 0], [0, 2, 0, 0]]
+        );
     }
 }

@@ -14,7 +14,10 @@
 //! dev score ([`score`]), and checkpoints for `--resume` (`checkpoint`: in
 //! `<out>.checkpoint/`, beside the stage folder). The loop itself is
 //! `trainer`; the progress bar and peak memory are in `progress` and
-//! `report`.
+//! `report`. After training, each multilabel label's decision threshold is
+//! tuned on dev and stored in the bundle ([`thresholds`], behind
+//! `train.tune_thresholds`). It runs on the CPU or, built with the `cuda`
+//! feature, a GPU ([`RunOptions::device`]).
 //!
 //! It never scores with official metrics (that is eval's job) and never
 //! touches raw text: it reads only the tokenize stage's artifacts
@@ -31,6 +34,7 @@ mod progress;
 mod report;
 mod sampling;
 pub mod score;
+pub mod thresholds;
 mod trainer;
 mod weighting;
 
@@ -44,14 +48,16 @@ use mtl_core::{
     FeatureSet, LabelSet, Manifest, ManifestBuilder, Outcome, PipelineConfig, Stage, StagingDir,
     TaskKind,
 };
-use mtl_model::{BundleMeta, EncoderSpec, HeadSpec, LossWeights, ModelSpec, Preprocess};
+use mtl_model::{
+    Bundle, BundleMeta, DeviceSpec, EncoderSpec, HeadSpec, LossWeights, ModelSpec, Preprocess,
+};
 
 pub use data::{Example, RowTarget};
 pub use error::{Error, Result};
 pub use report::TrainReport;
 
 /// Bumped when train's output changes for the same input.
-pub const STAGE_VERSION: u32 = 4;
+pub const STAGE_VERSION: u32 = 5;
 
 /// How the stage runs, besides the config.
 #[derive(Debug, Clone, Copy, Default)]
@@ -63,6 +69,9 @@ pub struct RunOptions {
     pub resume: bool,
     /// No progress bar and no per-evaluation lines on stderr.
     pub quiet: bool,
+    /// Where the model trains. Not part of the fingerprint: the same
+    /// config trained on another device is the same stage output.
+    pub device: DeviceSpec,
 }
 
 /// Runs the stage from the tokenize output `input_dir` into `out_dir`.
@@ -103,6 +112,7 @@ pub fn run_with(
     {
         return Ok(Outcome::Cached(m));
     }
+    let device = opts.device.open()?;
     let mut builder = ManifestBuilder::new(Stage::Train, STAGE_VERSION, fp.clone(), inputs);
     let labels = LabelSet::read(&input_dir.join(LabelSet::FILE))?;
     let tokenizer = input_dir.join("tokenizer.json");
@@ -113,6 +123,7 @@ pub fn run_with(
         FeatureSet::default()
     };
     let spec = model_spec(cfg, &labels, &features, &tokenizer, pretrained.as_deref())?;
+    let spec = data::with_char_cnn(spec, cfg, input_dir)?;
     let features = heads_features(features, &spec);
     let weights = loss_weights(cfg, &labels)?;
     let used = features.used();
@@ -157,9 +168,10 @@ pub fn run_with(
         weights: &weights,
         pad_to: cfg.tokenize.pad_to,
         pretrained: pretrained.as_deref(),
+        device: &device,
     };
     let checkpoint_dir = checkpoint::dir_for(out_dir);
-    let (report, varmap) = trainer::fit(
+    let (mut report, varmap) = trainer::fit(
         cfg,
         &setup,
         &train,
@@ -176,8 +188,37 @@ pub fn run_with(
             poison_at: None,
         },
     )?;
-    save_bundle(&staging.path("model"), &varmap)?;
+    let model_dir = staging.path("model");
+    save_bundle(&model_dir, &varmap)?;
     builder.timing("train", t_train);
+    if cfg.train.tune_thresholds && spec.tasks.iter().any(|h| h.kind == TaskKind::Multilabel) {
+        let t0 = Instant::now();
+        // Tuned on the bundle as written: exactly what eval and predict load.
+        let bundle = Bundle::load(&model_dir, &device)?;
+        let (tuned, per_task) = thresholds::tune(
+            &bundle.model,
+            &features,
+            &labels,
+            &dev,
+            cfg.tokenize.pad_to,
+            &device,
+        )?;
+        tuned.write(&model_dir)?;
+        if !opts.quiet {
+            for (task, t) in &per_task {
+                eprintln!(
+                    "  {task}: thresholds tuned on {} dev rows: micro_f1 {:.3} -> {:.3}, macro_f1 {:.3} -> {:.3}",
+                    t.dev_rows,
+                    t.dev_before.micro_f1,
+                    t.dev_after.micro_f1,
+                    t.dev_before.macro_f1,
+                    t.dev_after.macro_f1
+                );
+            }
+        }
+        report.thresholds = per_task;
+        builder.timing("thresholds", t0);
+    }
     mtl_core::fsio::write_json(&staging.path("report.json"), &report)?;
     let m = builder.finish(&staging, &BTreeMap::new())?;
     staging.commit()?;
@@ -366,6 +407,8 @@ pub struct Setup<'a> {
     /// The pretrained encoder's folder (`encoder = "bert"`): its weights
     /// initialize the encoder.
     pub pretrained: Option<&'a Path>,
+    /// Where the model and every batch live.
+    pub device: &'a candle_core::Device,
 }
 
 #[cfg(test)]
@@ -400,6 +443,7 @@ mod tests {
                     input_ids: ids,
                     targets,
                     features: BTreeMap::new(),
+                    chars: None,
                 }
             })
             .collect()
@@ -484,6 +528,7 @@ learning_rate = 0.01
                 weights: &LossWeights::default(),
                 pad_to: cfg.tokenize.pad_to,
                 pretrained: None,
+                device: &candle_core::Device::Cpu,
             };
             let save = |dir: &Path, vm: &VarMap| -> Result<()> {
                 std::fs::create_dir_all(dir).unwrap();

@@ -14,10 +14,16 @@ struct Cli {
     /// No progress bar and no per-evaluation lines on stderr.
     #[arg(long, short)]
     quiet: bool,
+    /// Where to train: `cpu`, `cuda` or `cuda:N` (CUDA needs a build with
+    /// `--features cuda`) [default: $MTL_DEVICE, else cpu].
+    #[arg(long, value_name = "DEVICE")]
+    device: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
+    mtl_model::malloc::keep_freed_memory();
     let cli = Cli::parse();
+    let device = mtl_model::DeviceSpec::from_flag_or_env(cli.device.as_deref())?;
     let cfg = cli.args.load_config()?;
     if let Some(n) = cfg.train.threads
         && std::env::var_os("RAYON_NUM_THREADS").is_none()
@@ -37,6 +43,7 @@ fn main() -> anyhow::Result<()> {
             force: cli.args.force,
             resume: cli.resume,
             quiet: cli.quiet,
+            device,
         },
     )?;
     println!("{}", outcome.summary());

@@ -44,6 +44,10 @@ pub struct TrainReport {
     /// Peak resident memory of the process (Linux `VmHWM`); `None`
     /// elsewhere.
     pub peak_rss_bytes: Option<u64>,
+    /// Per multilabel task, the decision thresholds tuned on dev and the
+    /// dev F1s before and after (empty with `train.tune_thresholds = false`
+    /// or no multilabel task); see [`crate::thresholds`].
+    pub thresholds: BTreeMap<String, crate::thresholds::TaskThresholds>,
 }
 
 /// The process's peak resident set size, from `/proc/self/status`.

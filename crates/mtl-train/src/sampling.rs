@@ -84,7 +84,12 @@ impl Sampler {
             })
             .collect();
         let caps: Vec<Option<usize>> = tasks.iter().map(|t| tc.task_caps.get(t).copied()).collect();
-        let carrying = examples.iter().filter(|e| !e.targets.is_empty()).count();
+        // Rows that carry a task being trained: a single-task baseline reads
+        // the multi-task table, whose other rows must not stretch its epoch.
+        let carrying = examples
+            .iter()
+            .filter(|e| tasks.iter().any(|t| e.targets.contains_key(t)))
+            .count();
         let full: usize = pools.iter().map(Vec::len).sum();
         let usable: usize = pools
             .iter()
@@ -297,6 +302,7 @@ mod tests {
                 .map(|t| (t.to_string(), RowTarget::Sentence(0)))
                 .collect::<BTreeMap<_, _>>(),
             features: BTreeMap::new(),
+            chars: None,
         }
     }
 
@@ -386,6 +392,21 @@ mod tests {
         let want = normalized(&[cube(900.0), cube(100.0), cube(25.0)]);
         assert_close(&s.probabilities(), &want, 1e-12);
         assert_close(&frequencies(&mut s, 20_000, 5), &want, 0.01);
+    }
+
+    /// A single-task baseline samples from the multi-task table: its epoch
+    /// covers its own 25 rows, not the 1,025 rows of every task.
+    #[test]
+    fn an_epoch_counts_only_the_rows_of_the_trained_tasks() {
+        let (data, _) = three_tasks();
+        let s = Sampler::new(&data, &["c".to_string()], &tc(Sampling::Proportional, 10));
+        assert_eq!(s.steps_per_epoch(), 3);
+        let s = Sampler::new(
+            &data,
+            &["b".to_string(), "c".to_string()],
+            &tc(Sampling::Proportional, 10),
+        );
+        assert_eq!(s.steps_per_epoch(), 13);
     }
 
     #[test]

@@ -369,6 +369,7 @@ pub fn fit(
         pcgrad_projections: t.c.pcgrad_projections,
         split_batches: t.c.split_batches,
         peak_rss_bytes: peak_rss_bytes(),
+        thresholds: BTreeMap::new(),
     };
     Ok((report, t.varmap))
 }
@@ -379,7 +380,7 @@ fn scalar(v: &Var) -> Result<f64> {
 
 impl<'a> Trainer<'a> {
     fn new(cfg: &'a PipelineConfig, setup: &'a Setup<'a>, train: &'a [Example]) -> Result<Self> {
-        let device = Device::Cpu;
+        let device = setup.device.clone();
         let tc = &cfg.train;
         let (model, varmap) = match setup.pretrained {
             Some(dir) => {

@@ -331,6 +331,24 @@ fn trains_new_kinds_with_side_inputs_and_writes_a_bundle_that_predicts_them() {
     );
     assert!(matches!(out["sent"], TaskOutput::Sentence { .. }));
 
+    // The multilabel thresholds were tuned on dev, recorded in the report
+    // and stored in the bundle; tuning never lowers a label's dev F1.
+    let tuned = &report["thresholds"]["topics"];
+    assert!(tuned["dev_rows"].as_u64().unwrap() > 0, "{tuned}");
+    let names = &bundle.labels.get("topics").unwrap().labels;
+    let stored = &bundle.thresholds.0["topics"];
+    assert_eq!(stored.len(), names.len());
+    for (name, t) in names.iter().zip(stored) {
+        assert_eq!(tuned["thresholds"][name].as_f64().unwrap() as f32, *t);
+        assert!((0.05..=0.95).contains(t), "{t}");
+    }
+    let f1 = |when: &str, which: &str| tuned[when][which].as_f64().unwrap();
+    assert!(
+        f1("dev_after", "macro_f1") >= f1("dev_before", "macro_f1"),
+        "{tuned}"
+    );
+    assert!(bundle.dir.join("thresholds.json").is_file());
+
     // Unchanged input: cached.
     let train_dir = bundle.dir.parent().unwrap().to_path_buf();
     let again = mtl_train::run(&config(), &tok, &train_dir, false).unwrap();
@@ -348,6 +366,21 @@ fn without_features_json_no_head_takes_side_inputs() {
     assert_eq!(bundle.features, FeatureSet::default());
     let batch = Batch::pad(&[&[3, 6, 7]], &Device::Cpu).unwrap();
     assert_eq!(bundle.predict(&batch).unwrap().len(), 3);
+}
+
+#[test]
+fn without_threshold_tuning_the_bundle_keeps_one_half() {
+    let (_root, tok, out) = setup(labels(&rows(160, 1)), Some(&features()));
+    let mut cfg = config();
+    cfg.train.max_steps = Some(3);
+    cfg.train.tune_thresholds = false;
+    mtl_train::run(&cfg, &tok, &out, false).unwrap();
+    let bundle = Bundle::load(&out.join("model"), &Device::Cpu).unwrap();
+    assert!(bundle.thresholds.is_empty());
+    assert!(!bundle.dir.join("thresholds.json").exists());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["thresholds"], serde_json::json!({}));
 }
 
 #[test]

@@ -8,13 +8,15 @@
 //! `bench/out/clean/results.json`, and the peers' virtual environment in
 //! `bench/out/venv/`. It never asserts on speed: it measures and reports.
 //!
-//! `cargo xtask bench tokenize` lives in [`tokenize`]; it shares the
-//! measuring ([`measure`]) and the venv.
+//! `cargo xtask bench tokenize` lives in [`tokenize`] and `cargo xtask
+//! bench train` in [`train`]; they share the measuring ([`measure`]) and
+//! the venv.
 
 pub mod generate;
 pub mod measure;
 pub mod results;
 pub mod tokenize;
+pub mod train;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -169,6 +169,7 @@ impl BertConfig {
                 layer_norm_eps: self.layer_norm_eps,
                 hidden_act: self.hidden_act.clone(),
             }),
+            char_cnn: None,
         }
     }
 }

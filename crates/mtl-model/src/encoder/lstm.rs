@@ -5,7 +5,7 @@
 //! four gates come from one fused `(H, 4H)` recurrent matmul per step, which
 //! leaves only the unavoidable sequential work in the loop.
 
-use candle_core::{D, Tensor};
+use candle_core::{D, DType, Tensor};
 
 use super::birnn::{Recurrent, masked_update, time_steps};
 use crate::error::Result;
@@ -20,6 +20,20 @@ pub struct LstmDirection {
     bias: Tensor,
     hidden: usize,
     reverse: bool,
+}
+
+#[cfg(test)]
+impl LstmDirection {
+    /// The same weights outside any autograd graph, as a loaded bundle has.
+    pub(crate) fn detached(&self) -> Self {
+        Self {
+            w_ih: self.w_ih.detach(),
+            w_hh: self.w_hh.detach(),
+            bias: self.bias.detach(),
+            hidden: self.hidden,
+            reverse: self.reverse,
+        }
+    }
 }
 
 impl Recurrent for LstmDirection {
@@ -71,5 +85,26 @@ impl Recurrent for LstmDirection {
             outputs.reverse();
         }
         Ok(Tensor::stack(&outputs, 1)?)
+    }
+
+    /// On CPU in f32, both directions through the fused kernel
+    /// (`lstm_kernel.rs`): one input-projection matmul for both, then one
+    /// graph node for the whole recurrence. Elsewhere, [`Self::forward`].
+    fn bidirectional(fwd: &Self, bwd: &Self, xs: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        if !xs.device().is_cpu() || xs.dtype() != DType::F32 {
+            let f = fwd.forward(xs, mask)?;
+            let r = bwd.forward(xs, mask)?;
+            return Ok(Tensor::cat(&[f, r], 2)?);
+        }
+        let (b, t, input) = xs.dims3()?;
+        let w_ih = Tensor::cat(&[&fwd.w_ih, &bwd.w_ih], 1)?;
+        let bias = Tensor::cat(&[&fwd.bias, &bwd.bias], 0)?;
+        let proj = xs
+            .reshape((b * t, input))?
+            .matmul(&w_ih)?
+            .broadcast_add(&bias)?
+            .reshape((b, t, 8 * fwd.hidden))?;
+        let w_hh = Tensor::stack(&[&fwd.w_hh, &bwd.w_hh], 0)?;
+        super::lstm_kernel::bilstm(&proj, &w_hh, &mask.squeeze(2)?)
     }
 }

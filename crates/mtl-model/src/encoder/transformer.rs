@@ -1,6 +1,9 @@
 //! A from-scratch pre-LN transformer encoder: token embeddings plus learned
 //! positions, then per layer `x + attn(LN(x))` and `x + ffn(LN(x))`, and a
-//! final layer norm.
+//! final layer norm. With `char_cnn`, each position's character-CNN word
+//! vector, projected to the model width, is added to its embedding (the
+//! same as concatenating and projecting both, with the token part's
+//! projection fixed to the identity, so the width stays `hidden_dim`).
 //!
 //! Every op here is one that candle 0.11 differentiates: layer norm comes
 //! from [`crate::norm`] and softmax from `candle_nn::ops::softmax` (the fused
@@ -9,6 +12,8 @@
 use candle_core::{D, Tensor};
 use rand::rngs::StdRng;
 
+use super::charcnn::CharCnn;
+use crate::batch::BatchChars;
 use crate::dropout::dropout;
 use crate::error::{Error, Result};
 use crate::heads::Linear;
@@ -29,6 +34,9 @@ pub struct TransformerEncoder {
     embeddings: Tensor,
     /// `(P, H)`.
     positions: Tensor,
+    /// The character CNN and its `(filters, H)` projection, no bias (the
+    /// embeddings have none either).
+    char_cnn: Option<(CharCnn, Tensor)>,
     layers: Vec<Layer>,
     final_norm: LayerNorm,
     heads: usize,
@@ -82,24 +90,39 @@ impl TransformerEncoder {
                 })
             })?);
         }
+        let final_norm = p.scoped("final_norm", |p| LayerNorm::new(p, h))?;
+        // Drawn last, so the other weights of a seed do not depend on it.
+        let char_cnn = spec
+            .char_cnn
+            .map(|c| {
+                p.scoped("char_cnn", |p| {
+                    let cnn = CharCnn::new(p, &c)?;
+                    let proj = p.normal("proj", &[c.filters, h], EMBEDDING_STD)?;
+                    Ok((cnn, proj))
+                })
+            })
+            .transpose()?;
         Ok(Self {
             embeddings,
             positions,
+            char_cnn,
             layers,
-            final_norm: p.scoped("final_norm", |p| LayerNorm::new(p, h))?,
+            final_norm,
             heads: spec.heads,
             dropout: spec.dropout,
         })
     }
 
-    /// `ids`: `(B, T)` u32, `mask`: `(B, T)` f32 with 1 on real tokens.
-    /// Returns `(B, T, H)`. `rng` turns dropout on. A padded position
-    /// attends like any other but no position attends to it, so real rows
-    /// do not depend on how much padding the batch has.
+    /// `ids`: `(B, T)` u32, `mask`: `(B, T)` f32 with 1 on real tokens,
+    /// `chars`: the positions' word characters (needed with `char_cnn`). Returns
+    /// `(B, T, H)`. `rng` turns dropout on. A padded position attends like
+    /// any other but no position attends to it, so real rows do not depend
+    /// on how much padding the batch has.
     pub fn forward(
         &self,
         ids: &Tensor,
         mask: &Tensor,
+        chars: Option<&BatchChars>,
         mut rng: Option<&mut StdRng>,
     ) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
@@ -111,6 +134,15 @@ impl TransformerEncoder {
         }
         let mut xs =
             super::embed(&self.embeddings, ids)?.broadcast_add(&self.positions.narrow(0, 0, t)?)?;
+        if let Some((cnn, proj)) = &self.char_cnn {
+            let c = super::char_features(cnn, chars, ids)?;
+            let f = c.dim(2)?;
+            let c = c
+                .reshape((b * t, f))?
+                .matmul(proj)?
+                .reshape((b, t, proj.dim(1)?))?;
+            xs = xs.add(&c)?;
+        }
         // 0 on real keys, MASKED_SCORE on padding; `(B, 1, 1, T)` broadcasts
         // over heads and queries.
         let key_bias = mask
@@ -185,7 +217,7 @@ mod tests {
         let enc = TransformerEncoder::new(&mut p, &spec()).unwrap();
         let ids = Tensor::new(&[[1u32, 2, 3], [0, 0, 0]], &d).unwrap();
         let mask = Tensor::new(&[[1f32, 1.0, 1.0], [0.0, 0.0, 0.0]], &d).unwrap();
-        let out = enc.forward(&ids, &mask, None).unwrap();
+        let out = enc.forward(&ids, &mask, None, None).unwrap();
         let v = out.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert!(v.iter().all(|x| x.is_finite()), "{v:?}");
     }
@@ -201,7 +233,7 @@ mod tests {
         let a = Tensor::new(&[[4u32, 5, 0, 0]], &d).unwrap();
         let b = Tensor::new(&[[4u32, 5, 9, 7]], &d).unwrap();
         let real = |ids: &Tensor| {
-            enc.forward(ids, &mask, None)
+            enc.forward(ids, &mask, None, None)
                 .unwrap()
                 .narrow(1, 0, 2)
                 .unwrap()
@@ -214,7 +246,7 @@ mod tests {
         // Without the mask the padded tokens would be seen.
         let ones = Tensor::ones((1, 4), candle_core::DType::F32, &d).unwrap();
         let seen = |ids: &Tensor| {
-            enc.forward(ids, &ones, None)
+            enc.forward(ids, &ones, None, None)
                 .unwrap()
                 .narrow(1, 0, 2)
                 .unwrap()
@@ -233,7 +265,11 @@ mod tests {
         let enc = TransformerEncoder::new(&mut p, &spec()).unwrap();
         let ids = Tensor::zeros((1, 7), candle_core::DType::U32, &d).unwrap();
         let mask = Tensor::ones((1, 7), candle_core::DType::F32, &d).unwrap();
-        let err = enc.forward(&ids, &mask, None).err().unwrap().to_string();
+        let err = enc
+            .forward(&ids, &mask, None, None)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("max_positions") && err.contains('7'), "{err}");
     }
 
