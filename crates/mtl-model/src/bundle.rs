@@ -415,12 +415,13 @@ fn cut_to_lengths<T>(rows: Vec<Vec<T>>, lengths: &[usize]) -> Vec<Vec<T>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::tests::{all_kinds_features, all_kinds_spec, raw_features};
     use mtl_core::TaskLabels;
 
-    fn labels(spec: &ModelSpec) -> LabelSet {
+    /// A label set that fits `spec`'s heads: `l0`, `l1`, ... per task.
+    pub(crate) fn labels_of(spec: &ModelSpec) -> LabelSet {
         let mut set = LabelSet::default();
         for h in &spec.tasks {
             set.tasks.insert(
@@ -438,9 +439,29 @@ mod tests {
         set
     }
 
-    fn save_bundle(dir: &Path, spec: &ModelSpec, features: &FeatureSet) {
-        let (_, varmap) = MultiTaskModel::new(spec, 11, &Device::Cpu).unwrap();
-        let tok = dir.join("tok.json");
+    /// Saves a fresh model of `spec` (seed 11) as [`save_weights`] does;
+    /// returns the model.
+    pub(crate) fn save_bundle(
+        dir: &Path,
+        spec: &ModelSpec,
+        features: &FeatureSet,
+    ) -> Result<MultiTaskModel> {
+        let (model, varmap) = MultiTaskModel::new(spec, 11, &Device::Cpu).unwrap();
+        save_weights(dir, spec, &varmap, features)?;
+        Ok(model)
+    }
+
+    /// Saves `varmap`, the weights of a `spec` model, as the bundle
+    /// `dir/model`, with a stub `dir/tokenizer.json` as its tokenizer, so
+    /// `dir` stands for the tokenize folder (a `chars.json` there goes
+    /// along).
+    pub(crate) fn save_weights(
+        dir: &Path,
+        spec: &ModelSpec,
+        varmap: &VarMap,
+        features: &FeatureSet,
+    ) -> Result<()> {
+        let tok = dir.join("tokenizer.json");
         std::fs::write(&tok, "{}").unwrap();
         let meta = BundleMeta {
             format_version: FORMAT_VERSION,
@@ -454,19 +475,18 @@ mod tests {
         save(
             &dir.join("model"),
             &meta,
-            &varmap,
+            varmap,
             &tok,
-            &labels(spec),
+            &labels_of(spec),
             features,
         )
-        .unwrap();
     }
 
     #[test]
     fn a_bundle_with_every_head_kind_loads_and_predicts() {
         let dir = tempfile::tempdir().unwrap();
         let spec = all_kinds_spec(1);
-        save_bundle(dir.path(), &spec, &all_kinds_features());
+        save_bundle(dir.path(), &spec, &all_kinds_features()).unwrap();
         let b = Bundle::load(&dir.path().join("model"), &Device::Cpu).unwrap();
         assert_eq!(b.features, all_kinds_features());
         assert_eq!(b.spec, spec);
@@ -521,7 +541,7 @@ mod tests {
     fn regression_predictions_are_in_target_units() {
         let dir = tempfile::tempdir().unwrap();
         let spec = all_kinds_spec(1);
-        save_bundle(dir.path(), &spec, &all_kinds_features());
+        save_bundle(dir.path(), &spec, &all_kinds_features()).unwrap();
         let b = Bundle::load(&dir.path().join("model"), &Device::Cpu).unwrap();
         let batch = Batch::pad(&[&[1, 4, 2]], &Device::Cpu)
             .unwrap()
@@ -541,7 +561,7 @@ mod tests {
     fn an_old_bundle_without_features_json_loads() {
         let dir = tempfile::tempdir().unwrap();
         let spec = crate::model::tests::tiny_spec(1);
-        save_bundle(dir.path(), &spec, &FeatureSet::default());
+        save_bundle(dir.path(), &spec, &FeatureSet::default()).unwrap();
         let model = dir.path().join("model");
         std::fs::remove_file(model.join(FeatureSet::FILE)).unwrap();
         // model.json as written before heads had `features`.
@@ -564,7 +584,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut features = all_kinds_features();
         features.tasks.get_mut("topics").unwrap().selected.reverse();
-        save_bundle(dir.path(), &all_kinds_spec(1), &features);
+        save_bundle(dir.path(), &all_kinds_spec(1), &features).unwrap();
         let err = Bundle::load(&dir.path().join("model"), &Device::Cpu)
             .err()
             .unwrap()
@@ -592,7 +612,7 @@ mod tests {
     fn thresholds_round_trip_through_the_bundle_and_drive_its_predictions() {
         let dir = tempfile::tempdir().unwrap();
         let spec = all_kinds_spec(1);
-        save_bundle(dir.path(), &spec, &all_kinds_features());
+        save_bundle(dir.path(), &spec, &all_kinds_features()).unwrap();
         let model = dir.path().join("model");
         let batch = |b: &Bundle| {
             Batch::pad(&[&[1, 4, 2], &[1, 5, 6, 7, 2]], &Device::Cpu)
@@ -642,7 +662,7 @@ mod tests {
     #[test]
     fn thresholds_that_do_not_fit_the_heads_are_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        save_bundle(dir.path(), &all_kinds_spec(1), &all_kinds_features());
+        save_bundle(dir.path(), &all_kinds_spec(1), &all_kinds_features()).unwrap();
         let model = dir.path().join("model");
         let cases = [
             (r#"{"topics": [0.5, 0.5]}"#, "2 thresholds for 3 labels"),

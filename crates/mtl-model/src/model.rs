@@ -212,6 +212,8 @@ impl MultiTaskModel {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+
     use crate::bundle::TaskOutput;
     use crate::spec::{EncoderSpec, HeadSpec};
     use mtl_core::FeatureSet;
@@ -330,32 +332,45 @@ pub(crate) mod tests {
         ])
     }
 
-    fn batch_and_targets(b: &Batch) -> BTreeMap<String, Targets> {
+    /// The training loss (dropout on, seeded) and its parts, for a model
+    /// with the two heads of [`tiny_spec_of`] on a batch of two rows of 5
+    /// and 3 sub-tokens.
+    pub(crate) fn toy_loss(model: &MultiTaskModel, b: &Batch) -> (Tensor, BTreeMap<String, f32>) {
         let mut targets = BTreeMap::new();
         targets.insert("sent".to_string(), Targets::Sentence(vec![0, 2]));
         let rows: Vec<Option<&[i32]>> = vec![Some(&[-100, 1, 2, 3, -100]), Some(&[-100, 0, -100])];
         targets.insert("tags".to_string(), Targets::Token(b.token_targets(&rows)));
-        targets
+        let mut rng = StdRng::seed_from_u64(1);
+        model
+            .loss(b, &targets, &LossWeights::default(), Some(&mut rng))
+            .unwrap()
+            .unwrap()
     }
 
-    fn grad_norms(loss: &Tensor, varmap: &VarMap) -> BTreeMap<String, f32> {
+    /// Backpropagates `loss` and asserts that every parameter in `varmap`
+    /// receives a non-zero gradient (`what` names the case); returns the
+    /// parameters' names.
+    pub(crate) fn assert_every_gradient_nonzero(
+        loss: &Tensor,
+        varmap: &VarMap,
+        what: &str,
+    ) -> BTreeSet<String> {
         let grads = loss.backward().unwrap();
         let data = varmap.data().lock().unwrap();
-        data.iter()
-            .map(|(name, var)| {
-                let g = grads
-                    .get(var.as_tensor())
-                    .unwrap_or_else(|| panic!("{name}: no gradient"));
-                let norm = g
-                    .sqr()
-                    .unwrap()
-                    .sum_all()
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap();
-                (name.clone(), norm)
-            })
-            .collect()
+        for (name, var) in data.iter() {
+            let g = grads
+                .get(var.as_tensor())
+                .unwrap_or_else(|| panic!("{what}: {name}: no gradient"));
+            let norm = g
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(norm > 0.0, "{what}: {name}: zero gradient");
+        }
+        data.keys().cloned().collect()
     }
 
     /// Per-task losses before and after `steps` AdamW steps on one batch.
@@ -397,14 +412,10 @@ pub(crate) mod tests {
                 let (model, varmap) =
                     MultiTaskModel::new(&tiny_spec_of(kind, layers), 7, &d).unwrap();
                 let b = Batch::pad(&[&[1, 4, 5, 6, 2], &[1, 7, 2]], &d).unwrap();
-                let targets = batch_and_targets(&b);
-                let mut rng = StdRng::seed_from_u64(1);
-                let (loss, parts) = model
-                    .loss(&b, &targets, &LossWeights::default(), Some(&mut rng))
-                    .unwrap()
-                    .unwrap();
+                let (loss, parts) = toy_loss(&model, &b);
                 assert_eq!(parts.len(), 2);
-                let norms = grad_norms(&loss, &varmap);
+                let what = format!("{kind}, {layers} layers");
+                let names = assert_every_gradient_nonzero(&loss, &varmap, &what);
                 // Two heads of two parameters each, plus the encoder's.
                 let encoder = match kind {
                     BILSTM => 1 + 2 * 3 * layers,
@@ -414,10 +425,7 @@ pub(crate) mod tests {
                     // (the key without bias), two norms and two dense.
                     _ => 5 + 15 * layers,
                 };
-                assert_eq!(norms.len(), 4 + encoder, "{kind}: {:?}", norms.keys());
-                for (name, norm) in norms {
-                    assert!(norm > 0.0, "{kind}, {layers} layers: {name}: zero gradient");
-                }
+                assert_eq!(names.len(), 4 + encoder, "{kind}: {names:?}");
             }
         }
     }
@@ -480,21 +488,18 @@ pub(crate) mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(parts.len(), 6, "{what}: {parts:?}");
-        let norms = grad_norms(&loss, varmap);
+        let names = assert_every_gradient_nonzero(&loss, varmap, what);
         for head in ["sent", "tags", "topics", "pos", "score", "ner"] {
             for p in ["weight", "bias"] {
                 assert!(
-                    norms.contains_key(&format!("heads.{head}.{p}")),
+                    names.contains(&format!("heads.{head}.{p}")),
                     "{what}: {head}.{p}"
                 );
             }
         }
-        assert!(norms.contains_key("heads.topics.attention"), "{what}");
+        assert!(names.contains("heads.topics.attention"), "{what}");
         for p in ["transitions", "start_transitions", "end_transitions"] {
-            assert!(norms.contains_key(&format!("heads.ner.{p}")), "{what}: {p}");
-        }
-        for (name, norm) in norms {
-            assert!(norm > 0.0, "{what}: {name}: zero gradient");
+            assert!(names.contains(&format!("heads.ner.{p}")), "{what}: {p}");
         }
     }
 
@@ -706,42 +711,14 @@ pub(crate) mod tests {
     /// Save, load and predict: the loaded model gives the same outputs.
     #[test]
     fn every_encoder_round_trips_through_a_bundle() {
-        use crate::bundle::{self, Bundle, BundleMeta};
-        use crate::spec::Preprocess;
-        use mtl_core::{LabelSet, TaskLabels};
+        use crate::bundle::tests::save_bundle;
+        use crate::bundle::{self, Bundle};
         let d = Device::Cpu;
         for kind in ENCODERS {
             let dir = tempfile::tempdir().unwrap();
             let spec = all_kinds_spec_of(kind, 2);
-            let (model, varmap) = MultiTaskModel::new(&spec, 11, &d).unwrap();
-            let mut labels = LabelSet::default();
-            for h in &spec.tasks {
-                labels.tasks.insert(
-                    h.name.clone(),
-                    TaskLabels {
-                        kind: h.kind,
-                        scheme: None,
-                        labels: (0..h.num_labels).map(|i| format!("l{i}")).collect(),
-                        train_counts: vec![1; h.num_labels],
-                        class_weights: None,
-                        target: h.target,
-                    },
-                );
-            }
-            let tok = dir.path().join("tok.json");
-            std::fs::write(&tok, "{}").unwrap();
-            let meta = BundleMeta {
-                format_version: bundle::FORMAT_VERSION,
-                spec: spec.clone(),
-                preprocess: Preprocess {
-                    clean: BTreeMap::new(),
-                    max_length: 16,
-                    ..Default::default()
-                },
-            };
-            let out = dir.path().join("model");
-            bundle::save(&out, &meta, &varmap, &tok, &labels, &all_kinds_features()).unwrap();
-            let loaded = Bundle::load(&out, &d).unwrap();
+            let model = save_bundle(dir.path(), &spec, &all_kinds_features()).unwrap();
+            let loaded = Bundle::load(&dir.path().join("model"), &d).unwrap();
             assert_eq!(loaded.spec, spec, "{kind}");
             let batch = Batch::pad(&[&[1, 4, 2], &[1, 5, 6, 7, 9, 2]], &d)
                 .unwrap()
@@ -882,48 +859,14 @@ pub(crate) mod tests {
     /// same after the pretrained folder is gone.
     #[test]
     fn a_pretrained_model_round_trips_without_its_folder() {
-        use crate::bundle::{self, Bundle, BundleMeta};
-        use crate::spec::Preprocess;
-        use mtl_core::{LabelSet, TaskLabels};
+        use crate::bundle::Bundle;
+        use crate::bundle::tests::save_weights;
         let d = Device::Cpu;
         let (dir, spec, _) = pretrained_all_kinds();
         let (model, varmap) = MultiTaskModel::with_pretrained(&spec, 7, &d, dir.path()).unwrap();
-        let mut labels = LabelSet::default();
-        for h in &spec.tasks {
-            labels.tasks.insert(
-                h.name.clone(),
-                TaskLabels {
-                    kind: h.kind,
-                    scheme: None,
-                    labels: (0..h.num_labels).map(|i| format!("l{i}")).collect(),
-                    train_counts: vec![1; h.num_labels],
-                    class_weights: None,
-                    target: h.target,
-                },
-            );
-        }
         let out = tempfile::tempdir().unwrap();
-        let tok = out.path().join("tok.json");
-        std::fs::write(&tok, "{}").unwrap();
-        let meta = BundleMeta {
-            format_version: bundle::FORMAT_VERSION,
-            spec: spec.clone(),
-            preprocess: Preprocess {
-                clean: BTreeMap::new(),
-                max_length: 16,
-                ..Default::default()
-            },
-        };
+        save_weights(out.path(), &spec, &varmap, &all_kinds_features()).unwrap();
         let bundle_dir = out.path().join("model");
-        bundle::save(
-            &bundle_dir,
-            &meta,
-            &varmap,
-            &tok,
-            &labels,
-            &all_kinds_features(),
-        )
-        .unwrap();
         drop(dir);
         let loaded = Bundle::load(&bundle_dir, &d).unwrap();
         assert_eq!(loaded.spec, spec);

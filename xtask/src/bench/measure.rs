@@ -25,6 +25,22 @@ impl Measured {
     pub fn success(&self) -> bool {
         self.exit_code == Some(0)
     }
+
+    pub fn peak_rss_mib(&self) -> f64 {
+        self.peak_rss_bytes as f64 / super::MIB
+    }
+
+    /// A successful run of `wall_ms` milliseconds that peaked at `rss_mib`.
+    #[cfg(test)]
+    pub(crate) fn succeeded(wall_ms: u64, rss_mib: u64) -> Self {
+        Measured {
+            wall: Duration::from_millis(wall_ms),
+            peak_rss_bytes: rss_mib << 20,
+            exit_code: Some(0),
+            stdout: String::new(),
+            stderr: String::new(),
+        }
+    }
 }
 
 /// Runs `cmd` to completion with stdout and stderr going to
@@ -54,6 +70,14 @@ pub fn run(cmd: &mut Command, log_dir: &Path, label: &str) -> Result<Measured> {
         stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
         stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
     })
+}
+
+/// [`run`], then [`check`]: fails, naming `label`, unless the child
+/// succeeded.
+pub fn run_checked(cmd: &mut Command, log_dir: &Path, label: &str) -> Result<Measured> {
+    let m = run(cmd, log_dir, label)?;
+    check(&m, label)?;
+    Ok(m)
 }
 
 /// Waits for `pid` and returns its exit code (`None` when a signal ended

@@ -9,8 +9,9 @@
 //! `bench/out/venv/`. It never asserts on speed: it measures and reports.
 //!
 //! `cargo xtask bench tokenize` lives in [`tokenize`] and `cargo xtask
-//! bench train` in [`train`]; they share the measuring ([`measure`]) and
-//! the venv.
+//! bench train` in [`train`]; they share the measuring ([`measure`]), the
+//! venv, the peer invocation and the plumbing below (building the stages,
+//! rewriting and preparing a pipeline), and the tables ([`results`]).
 
 pub mod generate;
 pub mod measure;
@@ -25,7 +26,8 @@ use anyhow::{Context, Result, bail};
 use mtl_core::{PipelineConfig, Stage};
 use serde_json::json;
 
-use crate::pipeline::{cargo, target_dir, workspace_root};
+use crate::pipeline::{self, RunOptions, cargo, target_dir, workspace_root};
+use measure::Measured;
 use results::{Counts, Results, ToolResult};
 
 /// The pipeline whose dataset and tasks the benchmark uses.
@@ -67,11 +69,7 @@ pub fn clean_dir(root: &Path) -> PathBuf {
 pub fn clean(opts: &CleanBench) -> Result<Results> {
     let root = workspace_root();
     let dir = clean_dir(&root);
-    let say = |s: String| {
-        if !opts.quiet {
-            eprintln!("{s}");
-        }
-    };
+    let say = progress(opts.quiet);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
     let sample_cfg = PipelineConfig::load(&root.join(SAMPLE_PIPELINE), None)?;
@@ -121,7 +119,7 @@ pub fn clean(opts: &CleanBench) -> Result<Results> {
     let cfg = PipelineConfig::load(&config, None)?;
 
     say("building mtl-clean (release) ...".into());
-    let bin = build_clean_binary(opts.quiet)?;
+    let bin = build_binaries(&[Stage::Clean], opts.quiet)?.join(Stage::Clean.binary());
     let runs = dir.join("runs");
     let logs = dir.join("logs");
 
@@ -133,8 +131,7 @@ pub fn clean(opts: &CleanBench) -> Result<Results> {
         .arg("--out")
         .arg(&out)
         .arg("--force");
-    let m = measure::run(&mut cmd, &logs, MTL_CLEAN)?;
-    measure::check(&m, MTL_CLEAN)?;
+    let m = measure::run_checked(&mut cmd, &logs, MTL_CLEAN)?;
     let counts = Counts::from_report(&out.join("report.json"))?;
     let mut tools = vec![ToolResult::new(MTL_CLEAN, counts, &m, input_bytes)];
 
@@ -148,14 +145,7 @@ pub fn clean(opts: &CleanBench) -> Result<Results> {
         let spec = write_peer_spec(&cfg, &dir, &input)?;
         let out = fresh_dir(&runs.join(PANDAS))?;
         say(format!("running the {PANDAS} peer ..."));
-        let mut cmd = Command::new(&python);
-        cmd.arg(root.join(PEER_SCRIPT))
-            .arg("--spec")
-            .arg(&spec)
-            .arg("--out")
-            .arg(&out);
-        let m = measure::run(&mut cmd, &logs, PANDAS)?;
-        measure::check(&m, PEER_SCRIPT)?;
+        let m = run_peer(&python, PEER_SCRIPT, &spec, &out, &logs, PANDAS)?;
         let counts = Counts::from_report(&out.join("report.json"))?;
         tools.push(ToolResult::new(PANDAS, counts, &m, input_bytes));
     }
@@ -165,7 +155,7 @@ pub fn clean(opts: &CleanBench) -> Result<Results> {
     Ok(results)
 }
 
-const MIB: f64 = 1024.0 * 1024.0;
+pub(crate) const MIB: f64 = 1024.0 * 1024.0;
 
 pub(crate) fn fresh_dir(path: &Path) -> Result<PathBuf> {
     if path.exists() {
@@ -173,6 +163,175 @@ pub(crate) fn fresh_dir(path: &Path) -> Result<PathBuf> {
     }
     std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
     Ok(path.to_path_buf())
+}
+
+/// Prints progress lines on stderr, unless `quiet`.
+pub(crate) fn progress(quiet: bool) -> impl Fn(String) {
+    move |s| {
+        if !quiet {
+            eprintln!("{s}");
+        }
+    }
+}
+
+/// The 1, 5 and 15 minute load averages of `/proc/loadavg`, where there is
+/// one: other work on the machine makes every number noisier.
+pub(crate) fn load_average() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    Some(
+        text.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
+/// CPUs this process may run on.
+pub(crate) fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `<os>-<arch>` of this machine.
+pub(crate) fn os() -> String {
+    format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)
+}
+
+/// `p` relative to the workspace `root` where it lies inside it, so that a
+/// table does not carry the checkout's location.
+pub(crate) fn rel(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root).unwrap_or(p).display().to_string()
+}
+
+/// Writes `dir/pipeline.toml`: the workspace pipeline `config` rewritten by
+/// `rewrite`, which is given its text, its folder (what relative paths in
+/// it resolve against) and `dir/runs` (where the benchmark keeps its
+/// runs). Returns the path.
+pub(crate) fn write_pipeline(
+    root: &Path,
+    config: &str,
+    dir: &Path,
+    rewrite: impl FnOnce(&str, &Path, &Path) -> Result<String>,
+) -> Result<PathBuf> {
+    let original = root.join(config);
+    let text = std::fs::read_to_string(&original)
+        .with_context(|| format!("reading {}", original.display()))?;
+    let bench = rewrite(&text, original.parent().unwrap_or(root), &dir.join("runs"))
+        .with_context(|| format!("rewriting {config} for the benchmark"))?;
+    let path = dir.join("pipeline.toml");
+    mtl_core::fsio::atomic_write(&path, bench.as_bytes())?;
+    Ok(path)
+}
+
+/// The pipeline `original` (read from `original_dir`) rewritten for the
+/// benchmark `command`: its runs under `runs_dir`, relative dataset files
+/// made absolute (the config moves), and its `[section]` (made if missing)
+/// changed by `edit`; everything else as it is.
+pub(crate) fn rewrite_pipeline(
+    original: &str,
+    original_dir: &Path,
+    runs_dir: &Path,
+    command: &str,
+    section: &str,
+    edit: impl FnOnce(&mut toml::Table) -> Result<()>,
+) -> Result<String> {
+    let mut doc: toml::Table = toml::from_str(original).context("parsing TOML")?;
+    let pipeline = doc
+        .get_mut("pipeline")
+        .and_then(toml::Value::as_table_mut)
+        .context("no [pipeline]")?;
+    pipeline.insert("runs_dir".into(), path_value(runs_dir)?);
+    if let Some(datasets) = doc.get_mut("datasets").and_then(toml::Value::as_array_mut) {
+        for ds in datasets.iter_mut().filter_map(toml::Value::as_table_mut) {
+            let Some(files) = ds.get_mut("files").and_then(toml::Value::as_table_mut) else {
+                continue;
+            };
+            for (_, v) in files.iter_mut() {
+                if let Some(s) = v.as_str()
+                    && !s.starts_with("$DATA_DIR")
+                    && Path::new(s).is_relative()
+                {
+                    *v = path_value(&original_dir.join(s))?;
+                }
+            }
+        }
+    }
+    let table = doc
+        .entry(section)
+        .or_insert_with(|| toml::Table::new().into())
+        .as_table_mut()
+        .with_context(|| format!("[{section}] is not a table"))?;
+    edit(table)?;
+    let text = toml::to_string(&doc).context("writing TOML")?;
+    Ok(format!(
+        "# Written by `cargo xtask bench {command}`; edits are overwritten.\n{text}"
+    ))
+}
+
+pub(crate) fn path_value(p: &Path) -> Result<toml::Value> {
+    Ok(p.to_str()
+        .with_context(|| format!("{} is not UTF-8", p.display()))?
+        .into())
+}
+
+/// Runs the stages of the pipeline `config` up to `until` with the
+/// binaries in `bin_dir`, quietly. A stage whose manifest matches skips
+/// itself, so the benchmark's input is made once.
+pub(crate) fn run_stages(config: &Path, data: &Path, bin_dir: &Path, until: Stage) -> Result<()> {
+    pipeline::run(&RunOptions {
+        pipeline: config.to_path_buf(),
+        data_dir: Some(data.to_path_buf()),
+        force: false,
+        from: None,
+        until: Some(until),
+        bin_dir: Some(bin_dir.to_path_buf()),
+        quiet: true,
+    })?;
+    Ok(())
+}
+
+/// `stage`'s binary from `bin_dir`, set to read `input` and write `out`
+/// (forced) under the pipeline `config`; callers add what else it needs.
+pub(crate) fn stage_command(
+    bin_dir: &Path,
+    stage: Stage,
+    config: &Path,
+    data: &Path,
+    input: &Path,
+    out: &Path,
+) -> Command {
+    let mut cmd = Command::new(bin_dir.join(stage.binary()));
+    cmd.arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--input")
+        .arg(input)
+        .arg("--out")
+        .arg(out)
+        .arg("--force");
+    cmd
+}
+
+/// Runs the peer `script` (relative to the workspace) with the venv's
+/// `python` as `script --spec <spec> --out <out>`, measured, its output
+/// logged as `label` in `logs`; fails with its stderr.
+pub(crate) fn run_peer(
+    python: &Path,
+    script: &str,
+    spec: &Path,
+    out: &Path,
+    logs: &Path,
+    label: &str,
+) -> Result<Measured> {
+    let mut cmd = Command::new(python);
+    cmd.arg(workspace_root().join(script))
+        .arg("--spec")
+        .arg(spec)
+        .arg("--out")
+        .arg(out);
+    let m = measure::run(&mut cmd, logs, label)?;
+    measure::check(&m, script)?;
+    Ok(m)
 }
 
 /// `bench.toml`: the sample pipeline with its dataset reading `input`
@@ -301,18 +460,21 @@ pub(crate) fn ensure_venv(
     Ok(python)
 }
 
-/// Builds the `mtl-clean` binary in release mode; returns its path.
-fn build_clean_binary(quiet: bool) -> Result<PathBuf> {
+/// Builds the given stages' binaries in release mode (only what the
+/// benchmark runs); returns their folder.
+pub(crate) fn build_binaries(stages: &[Stage], quiet: bool) -> Result<PathBuf> {
     let mut cmd = cargo();
-    cmd.args(["build", "--release", "-p", Stage::Clean.binary(), "--bin"])
-        .arg(Stage::Clean.binary());
+    cmd.args(["build", "--release", "--bins"]);
+    for s in stages {
+        cmd.args(["-p", s.binary()]);
+    }
     if quiet {
         cmd.arg("--quiet");
     }
     if !cmd.status().context("running cargo build")?.success() {
-        bail!("building {} failed", Stage::Clean.binary());
+        bail!("building the stage binaries failed");
     }
-    Ok(target_dir()?.join("release").join(Stage::Clean.binary()))
+    Ok(target_dir()?.join("release"))
 }
 
 /// Runs the criterion micro-benchmark of the clean stage library.

@@ -1,5 +1,6 @@
-//! The numbers of one benchmark run: per tool, the row counts it reported
-//! and what was measured; the side-by-side table; `results.json`.
+//! The numbers of one clean benchmark run: per tool, the row counts it
+//! reported and what was measured; the side-by-side table; `results.json`.
+//! Also what every benchmark's results share: reading a report, the table.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -7,10 +8,47 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::PANDAS;
 use super::measure::Measured;
+use super::{MIB, PANDAS, cpus, os};
 
-const MIB: f64 = 1024.0 * 1024.0;
+/// Reads the report at `path` with `parse`, naming the file in any error.
+pub(crate) fn read_report<T>(path: &Path, parse: impl FnOnce(&str) -> Result<T>) -> Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    parse(&text).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Left-aligned first column, the others right-aligned, a rule under the
+/// header; a line each, every one ending in a newline.
+pub(crate) fn table(header: &[impl AsRef<str>], rows: &[impl AsRef<[String]>]) -> String {
+    let mut width: Vec<usize> = header.iter().map(|h| h.as_ref().len()).collect();
+    for r in rows {
+        for (w, cell) in width.iter_mut().zip(r.as_ref()) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let head = table_line(header.iter().map(AsRef::as_ref), &width);
+    let mut out = head.clone();
+    out.push_str(&"-".repeat(head.len() - 1));
+    out.push('\n');
+    for r in rows {
+        out.push_str(&table_line(r.as_ref().iter().map(String::as_str), &width));
+    }
+    out
+}
+
+fn table_line<'a>(cells: impl Iterator<Item = &'a str>, width: &[usize]) -> String {
+    let mut s = String::new();
+    for (i, (c, &w)) in cells.zip(width).enumerate() {
+        if i == 0 {
+            s.push_str(&format!("{c:<w$}"));
+        } else {
+            s.push_str(&format!("  {c:>w$}"));
+        }
+    }
+    s.push('\n');
+    s
+}
 
 /// Rows read, kept and dropped by reason, summed over the datasets of a
 /// clean `report.json` (mtl-clean's and the peer's have the same shape).
@@ -23,9 +61,7 @@ pub struct Counts {
 
 impl Counts {
     pub fn from_report(path: &Path) -> Result<Counts> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        Self::from_report_str(&text).with_context(|| format!("reading {}", path.display()))
+        read_report(path, Self::from_report_str)
     }
 
     pub fn from_report_str(text: &str) -> Result<Counts> {
@@ -95,7 +131,7 @@ impl ToolResult {
             mb_per_s: input_bytes as f64 / MIB / wall,
             counts,
             wall_s: wall,
-            peak_rss_mib: m.peak_rss_bytes as f64 / MIB,
+            peak_rss_mib: m.peak_rss_mib(),
             speedup: None,
         }
     }
@@ -133,8 +169,8 @@ impl Results {
         Results {
             input: input.display().to_string(),
             input_bytes,
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            os: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
+            cpus: cpus(),
+            os: os(),
             counts_agree: peer.map(|_| differences.is_empty()),
             count_differences: differences,
             tools,
@@ -168,23 +204,6 @@ impl Results {
                 ]
             })
             .collect();
-        let mut width = header.map(str::len);
-        for r in &rows {
-            for (w, cell) in width.iter_mut().zip(r) {
-                *w = (*w).max(cell.len());
-            }
-        }
-        let line = |cells: &[String]| {
-            let mut s = String::new();
-            for (i, (c, w)) in cells.iter().zip(width).enumerate() {
-                if i == 0 {
-                    s.push_str(&format!("{c:<w$}"));
-                } else {
-                    s.push_str(&format!("  {c:>w$}"));
-                }
-            }
-            s
-        };
         let mut out = format!(
             "input: {} ({:.1} MiB), {} CPUs, {}\n\n",
             self.input,
@@ -192,15 +211,7 @@ impl Results {
             self.cpus,
             self.os
         );
-        let head = line(&header.map(String::from));
-        out.push_str(&head);
-        out.push('\n');
-        out.push_str(&"-".repeat(head.len()));
-        out.push('\n');
-        for r in &rows {
-            out.push_str(&line(r));
-            out.push('\n');
-        }
+        out.push_str(&table(&header, &rows));
         for t in &self.tools {
             out.push_str(&format!(
                 "\n{}: read {}, kept {}, dropped {}",
@@ -229,17 +240,6 @@ impl Results {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    fn measured(secs: u64, rss_mib: u64) -> Measured {
-        Measured {
-            wall: Duration::from_secs(secs),
-            peak_rss_bytes: rss_mib << 20,
-            exit_code: Some(0),
-            stdout: String::new(),
-            stderr: String::new(),
-        }
-    }
 
     const REPORT: &str = r#"{"a": {"read": 10, "kept": 7, "dropped": {"duplicate": 2, "empty": 1},
         "kept_per_split": {"all": 7}, "labelled": {}, "conflicts": []},
@@ -256,14 +256,19 @@ mod tests {
     fn rates_speedup_and_count_check() {
         let counts = Counts::from_report_str(REPORT).unwrap();
         let mib = 30 << 20;
-        let fast = ToolResult::new("mtl-clean", counts.clone(), &measured(2, 100), mib);
+        let fast = ToolResult::new(
+            "mtl-clean",
+            counts.clone(),
+            &Measured::succeeded(2_000, 100),
+            mib,
+        );
         assert_eq!(fast.rows_per_s, 7.5);
         assert_eq!(fast.mb_per_s, 15.0);
         assert_eq!(fast.peak_rss_mib, 100.0);
         let mut other = counts.clone();
         other.kept = 11;
         *other.dropped.entry("duplicate".into()).or_default() += 1;
-        let slow = ToolResult::new(PANDAS, other, &measured(10, 900), mib);
+        let slow = ToolResult::new(PANDAS, other, &Measured::succeeded(10_000, 900), mib);
         let r = Results::new(Path::new("in.jsonl"), mib, vec![fast, slow]);
         assert_eq!(r.tools[0].speedup, Some(5.0));
         assert_eq!(r.tools[1].speedup, Some(1.0));
@@ -292,7 +297,7 @@ mod tests {
     #[test]
     fn without_a_peer_there_is_no_speedup() {
         let counts = Counts::from_report_str(REPORT).unwrap();
-        let t = ToolResult::new("mtl-clean", counts, &measured(1, 1), 1 << 20);
+        let t = ToolResult::new("mtl-clean", counts, &Measured::succeeded(1_000, 1), 1 << 20);
         let r = Results::new(Path::new("x"), 1 << 20, vec![t]);
         assert_eq!(r.counts_agree, None);
         assert!(r.render().lines().nth(4).unwrap().ends_with('-'));

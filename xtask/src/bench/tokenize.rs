@@ -13,7 +13,6 @@
 //! `bench/out/tokenize/results.json`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use mtl_core::artifact::{self, col};
@@ -23,9 +22,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::measure::{self, Measured};
-use super::{ensure_venv, fresh_dir, target_dir};
+use super::results::{read_report, table};
+use super::{
+    build_binaries, cpus, ensure_venv, fresh_dir, load_average, os, path_value, progress, rel,
+    rewrite_pipeline, run_peer, run_stages, stage_command, write_pipeline,
+};
 use crate::model::{self, WheelSource};
-use crate::pipeline::{self, RunOptions, cargo, workspace_root};
+use crate::pipeline::workspace_root;
 
 pub const PEER_SCRIPT: &str = "bench/peers/tokenize_hf.py";
 pub const MTL_TOKENIZE: &str = "mtl-tokenize";
@@ -83,9 +86,7 @@ pub struct TokCounts {
 
 impl TokCounts {
     pub fn from_report(path: &Path) -> Result<Self> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        Self::from_report_str(&text).with_context(|| format!("reading {}", path.display()))
+        read_report(path, Self::from_report_str)
     }
 
     pub fn from_report_str(text: &str) -> Result<Self> {
@@ -137,7 +138,7 @@ impl ToolRun {
             wall_s: wall,
             walls_s: runs.iter().map(|m| m.wall.as_secs_f64()).collect(),
             tokens_per_s: counts.sub_tokens as f64 / wall,
-            peak_rss_mib: median.peak_rss_bytes as f64 / MIB,
+            peak_rss_mib: median.peak_rss_mib(),
             ratio: None,
         })
     }
@@ -180,8 +181,6 @@ pub struct TokenizeResults {
     pub runs_per_tool: usize,
     pub datasets: Vec<DatasetResult>,
 }
-
-const MIB: f64 = 1024.0 * 1024.0;
 
 impl TokenizeResults {
     pub fn render(&self) -> String {
@@ -239,37 +238,6 @@ impl TokenizeResults {
     }
 }
 
-/// Left-aligned first column, the others right-aligned, a rule under the
-/// header.
-fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
-    let mut width = header.map(str::len);
-    for r in rows {
-        for (w, cell) in width.iter_mut().zip(r) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    let line = |cells: &[String]| {
-        let mut s = String::new();
-        for (i, (c, w)) in cells.iter().zip(width).enumerate() {
-            if i == 0 {
-                s.push_str(&format!("{c:<w$}"));
-            } else {
-                s.push_str(&format!("  {c:>w$}"));
-            }
-        }
-        s.push('\n');
-        s
-    };
-    let head = line(&header.map(String::from));
-    let mut out = head.clone();
-    out.push_str(&"-".repeat(head.len() - 1));
-    out.push('\n');
-    for r in rows {
-        out.push_str(&line(r));
-    }
-    out
-}
-
 /// The data directory: the option, `$MTL_DATA_DIR`, or
 /// `../shared/datasets` beside the workspace when it exists.
 pub fn data_dir(given: Option<&Path>, root: &Path) -> Result<PathBuf> {
@@ -300,48 +268,22 @@ pub fn bench_config(
     runs_dir: &Path,
     tokenizer: &Path,
 ) -> Result<String> {
-    let mut doc: toml::Table = toml::from_str(original).context("parsing TOML")?;
-    let pipeline = doc
-        .get_mut("pipeline")
-        .and_then(toml::Value::as_table_mut)
-        .context("no [pipeline]")?;
-    pipeline.insert("runs_dir".into(), path_value(runs_dir)?);
-    if let Some(datasets) = doc.get_mut("datasets").and_then(toml::Value::as_array_mut) {
-        for ds in datasets.iter_mut().filter_map(toml::Value::as_table_mut) {
-            let Some(files) = ds.get_mut("files").and_then(toml::Value::as_table_mut) else {
-                continue;
-            };
-            for (_, v) in files.iter_mut() {
-                if let Some(s) = v.as_str()
-                    && !s.starts_with("$DATA_DIR")
-                    && Path::new(s).is_relative()
-                {
-                    *v = path_value(&original_dir.join(s))?;
-                }
+    rewrite_pipeline(
+        original,
+        original_dir,
+        runs_dir,
+        "tokenize",
+        "tokenize",
+        |tk| {
+            // Settings of a trained tokenizer mean nothing for a loaded one.
+            for key in ["vocab_size", "min_frequency", "lowercase"] {
+                tk.remove(key);
             }
-        }
-    }
-    let tk = doc
-        .entry("tokenize")
-        .or_insert_with(|| toml::Table::new().into())
-        .as_table_mut()
-        .context("[tokenize] is not a table")?;
-    // Settings of a trained tokenizer mean nothing for a loaded one.
-    for key in ["vocab_size", "min_frequency", "lowercase"] {
-        tk.remove(key);
-    }
-    tk.insert("kind".into(), "pretrained".into());
-    tk.insert("pretrained".into(), path_value(tokenizer)?);
-    let text = toml::to_string(&doc).context("writing TOML")?;
-    Ok(format!(
-        "# Written by `cargo xtask bench tokenize`; edits are overwritten.\n{text}"
-    ))
-}
-
-fn path_value(p: &Path) -> Result<toml::Value> {
-    Ok(p.to_str()
-        .with_context(|| format!("{} is not UTF-8", p.display()))?
-        .into())
+            tk.insert("kind".into(), "pretrained".into());
+            tk.insert("pretrained".into(), path_value(tokenizer)?);
+            Ok(())
+        },
+    )
 }
 
 /// `dest`: the split folder `split` with its train table only. Dev and test
@@ -441,26 +383,12 @@ fn peer_spec(cfg: &PipelineConfig, input: &Path, tokenizer: &Path) -> Result<ser
     }))
 }
 
-fn load_average() -> Option<String> {
-    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
-    Some(
-        text.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" "),
-    )
-}
-
 /// Fetches the tokenizer, builds the stages, prepares each dataset's
 /// input, runs both tools, prints progress and writes `results.json`.
 pub fn tokenize(opts: &TokenizeBench) -> Result<TokenizeResults> {
     let root = workspace_root();
     let dir = tokenize_dir(&root);
-    let say = |s: String| {
-        if !opts.quiet {
-            eprintln!("{s}");
-        }
-    };
+    let say = progress(opts.quiet);
     let load = load_average();
     let selected: Vec<(&str, &str)> = if opts.datasets.is_empty() {
         DATASETS.to_vec()
@@ -505,31 +433,14 @@ pub fn tokenize(opts: &TokenizeBench) -> Result<TokenizeResults> {
         let ds_dir = dir.join(name);
         std::fs::create_dir_all(&ds_dir)
             .with_context(|| format!("creating {}", ds_dir.display()))?;
-        let original = root.join(config);
-        let text = std::fs::read_to_string(&original)
-            .with_context(|| format!("reading {}", original.display()))?;
-        let bench_toml = bench_config(
-            &text,
-            original.parent().unwrap_or(&root),
-            &ds_dir.join("runs"),
-            &tokenizer,
-        )
-        .with_context(|| format!("rewriting {config} for the benchmark"))?;
-        let config_path = ds_dir.join("pipeline.toml");
-        mtl_core::fsio::atomic_write(&config_path, bench_toml.as_bytes())?;
+        let config_path = write_pipeline(&root, config, &ds_dir, |text, original_dir, runs| {
+            bench_config(text, original_dir, runs, &tokenizer)
+        })?;
 
         say(format!(
             "{name}: clean and split (cached after the first run) ..."
         ));
-        pipeline::run(&RunOptions {
-            pipeline: config_path.clone(),
-            data_dir: Some(data.clone()),
-            force: false,
-            from: None,
-            until: Some(Stage::Split),
-            bin_dir: Some(bin_dir.clone()),
-            quiet: true,
-        })?;
+        run_stages(&config_path, &data, &bin_dir, Stage::Split)?;
         let cfg = PipelineConfig::load(&config_path, Some(&data))?;
         let split = cfg.run_dir().join(Stage::Split.name());
         let input = train_only_input(&split, &ds_dir.join("input"))?;
@@ -541,19 +452,15 @@ pub fn tokenize(opts: &TokenizeBench) -> Result<TokenizeResults> {
         for i in 0..runs {
             say(format!("{name}: {MTL_TOKENIZE}, run {}/{runs} ...", i + 1));
             fresh_dir(&ours)?;
-            let mut cmd = Command::new(bin_dir.join(Stage::Tokenize.binary()));
-            cmd.arg("--config")
-                .arg(&config_path)
-                .arg("--data-dir")
-                .arg(&data)
-                .arg("--input")
-                .arg(&input)
-                .arg("--out")
-                .arg(&ours)
-                .arg("--force");
-            let m = measure::run(&mut cmd, &logs, MTL_TOKENIZE)?;
-            measure::check(&m, MTL_TOKENIZE)?;
-            measured.push(m);
+            let mut cmd = stage_command(
+                &bin_dir,
+                Stage::Tokenize,
+                &config_path,
+                &data,
+                &input,
+                &ours,
+            );
+            measured.push(measure::run_checked(&mut cmd, &logs, MTL_TOKENIZE)?);
         }
         let counts = TokCounts::from_report(&ours.join("report.json"))?;
         let mut tools = vec![ToolRun::new(MTL_TOKENIZE, counts, &measured)?];
@@ -568,15 +475,14 @@ pub fn tokenize(opts: &TokenizeBench) -> Result<TokenizeResults> {
             for i in 0..runs {
                 say(format!("{name}: {PY_TOKENIZERS}, run {}/{runs} ...", i + 1));
                 fresh_dir(&theirs)?;
-                let mut cmd = Command::new(python);
-                cmd.arg(root.join(PEER_SCRIPT))
-                    .arg("--spec")
-                    .arg(&spec_path)
-                    .arg("--out")
-                    .arg(&theirs);
-                let m = measure::run(&mut cmd, &logs, PY_TOKENIZERS)?;
-                measure::check(&m, PEER_SCRIPT)?;
-                measured.push(m);
+                measured.push(run_peer(
+                    python,
+                    PEER_SCRIPT,
+                    &spec_path,
+                    &theirs,
+                    &logs,
+                    PY_TOKENIZERS,
+                )?);
             }
             let peer_counts = TokCounts::from_report(&theirs.join("report.json"))?;
             tools.push(ToolRun::new(PY_TOKENIZERS, peer_counts, &measured)?);
@@ -606,8 +512,8 @@ pub fn tokenize(opts: &TokenizeBench) -> Result<TokenizeResults> {
     }
 
     let results = TokenizeResults {
-        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        os: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
+        cpus: cpus(),
+        os: os(),
         load_average: load,
         runs_per_tool: runs,
         datasets: results,
@@ -616,31 +522,9 @@ pub fn tokenize(opts: &TokenizeBench) -> Result<TokenizeResults> {
     Ok(results)
 }
 
-/// Builds the given stages' binaries in release mode (only what the
-/// benchmark runs); returns their folder.
-fn build_binaries(stages: &[Stage], quiet: bool) -> Result<PathBuf> {
-    let mut cmd = cargo();
-    cmd.args(["build", "--release", "--bins"]);
-    for s in stages {
-        cmd.args(["-p", s.binary()]);
-    }
-    if quiet {
-        cmd.arg("--quiet");
-    }
-    if !cmd.status().context("running cargo build")?.success() {
-        bail!("building the stage binaries failed");
-    }
-    Ok(target_dir()?.join("release"))
-}
-
-fn rel(root: &Path, p: &Path) -> String {
-    p.strip_prefix(root).unwrap_or(p).display().to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn bench_config_loads_the_tokenizer_and_keeps_the_rest() {
@@ -734,16 +618,6 @@ mod tests {
         assert!(err.contains("splits.train.sub_tokens"), "{err}");
     }
 
-    fn measured(ms: u64, rss_mib: u64) -> Measured {
-        Measured {
-            wall: Duration::from_millis(ms),
-            peak_rss_bytes: rss_mib << 20,
-            exit_code: Some(0),
-            stdout: String::new(),
-            stderr: String::new(),
-        }
-    }
-
     #[test]
     fn median_run_rates_and_ratio() {
         let counts = TokCounts {
@@ -753,14 +627,18 @@ mod tests {
         let ours = ToolRun::new(
             MTL_TOKENIZE,
             counts,
-            &[measured(900, 90), measured(500, 50), measured(400, 40)],
+            &[
+                Measured::succeeded(900, 90),
+                Measured::succeeded(500, 50),
+                Measured::succeeded(400, 40),
+            ],
         )
         .unwrap();
         assert_eq!(ours.wall_s, 0.5);
         assert_eq!(ours.walls_s, [0.9, 0.5, 0.4]);
         assert_eq!(ours.tokens_per_s, 2000.0);
         assert_eq!(ours.peak_rss_mib, 50.0);
-        let peer = ToolRun::new(PY_TOKENIZERS, counts, &[measured(1000, 70)]).unwrap();
+        let peer = ToolRun::new(PY_TOKENIZERS, counts, &[Measured::succeeded(1000, 70)]).unwrap();
         let mut d = DatasetResult {
             dataset: "ewt".into(),
             input: "in".into(),

@@ -20,7 +20,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use mtl_core::config::{EncoderKind, Weighting};
@@ -29,9 +28,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::measure::{self, Measured};
+use super::results::{read_report, table};
 use super::tokenize::data_dir;
-use super::{ensure_venv, fresh_dir};
-use crate::pipeline::{self, RunOptions, cargo, target_dir, workspace_root};
+use super::{
+    build_binaries, cpus, ensure_venv, fresh_dir, load_average, os, progress, rel,
+    rewrite_pipeline, run_peer, run_stages, stage_command, write_pipeline,
+};
+use crate::pipeline::workspace_root;
 
 pub const PIPELINE: &str = "pipelines/ewt.toml";
 pub const PEER_SCRIPT: &str = "bench/peers/train_torch.py";
@@ -94,9 +97,7 @@ pub struct TrainReport {
 
 impl TrainReport {
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        Self::from_json(&text).with_context(|| format!("reading {}", path.display()))
+        read_report(path, Self::from_json)
     }
 
     pub fn from_json(text: &str) -> Result<Self> {
@@ -163,7 +164,7 @@ impl ToolResult {
             train_s: report.seconds,
             tokens_per_s: report.tokens_per_second,
             wall_s: m.wall.as_secs_f64(),
-            peak_rss_mib: m.peak_rss_bytes as f64 / MIB,
+            peak_rss_mib: m.peak_rss_mib(),
             parameters: report.parameters,
             first_loss: report.first_loss,
             last_epoch_loss: report.last_epoch_loss,
@@ -194,8 +195,6 @@ pub struct TrainResults {
     pub tasks: Vec<String>,
     pub tools: Vec<ToolResult>,
 }
-
-const MIB: f64 = 1024.0 * 1024.0;
 
 impl TrainResults {
     /// Fills in each tool's ratio to the peer.
@@ -294,37 +293,6 @@ impl TrainResults {
     }
 }
 
-/// Left-aligned first column, the others right-aligned, a rule under the
-/// header.
-fn table(header: &[String], rows: &[Vec<String>]) -> String {
-    let mut width: Vec<usize> = header.iter().map(String::len).collect();
-    for r in rows {
-        for (w, cell) in width.iter_mut().zip(r) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    let line = |cells: &[String]| {
-        let mut s = String::new();
-        for (i, (c, &w)) in cells.iter().zip(&width).enumerate() {
-            if i == 0 {
-                s.push_str(&format!("{c:<w$}"));
-            } else {
-                s.push_str(&format!("  {c:>w$}"));
-            }
-        }
-        s.push('\n');
-        s
-    };
-    let head = line(header);
-    let mut out = head.clone();
-    out.push_str(&"-".repeat(head.len() - 1));
-    out.push('\n');
-    for r in rows {
-        out.push_str(&line(r));
-    }
-    out
-}
-
 /// The pipeline `original` (read from `original_dir`) rewritten for the
 /// benchmark: its runs under `runs_dir`, relative dataset files made
 /// absolute (the config moves) and `train.epochs = epochs`; everything
@@ -335,44 +303,18 @@ pub fn bench_config(
     runs_dir: &Path,
     epochs: usize,
 ) -> Result<String> {
-    let mut doc: toml::Table = toml::from_str(original).context("parsing TOML")?;
-    let pipeline = doc
-        .get_mut("pipeline")
-        .and_then(toml::Value::as_table_mut)
-        .context("no [pipeline]")?;
-    pipeline.insert("runs_dir".into(), path_value(runs_dir)?);
-    if let Some(datasets) = doc.get_mut("datasets").and_then(toml::Value::as_array_mut) {
-        for ds in datasets.iter_mut().filter_map(toml::Value::as_table_mut) {
-            let Some(files) = ds.get_mut("files").and_then(toml::Value::as_table_mut) else {
-                continue;
-            };
-            for (_, v) in files.iter_mut() {
-                if let Some(s) = v.as_str()
-                    && !s.starts_with("$DATA_DIR")
-                    && Path::new(s).is_relative()
-                {
-                    *v = path_value(&original_dir.join(s))?;
-                }
-            }
-        }
-    }
-    let train = doc
-        .entry("train")
-        .or_insert_with(|| toml::Table::new().into())
-        .as_table_mut()
-        .context("[train] is not a table")?;
     let epochs = i64::try_from(epochs).context("epochs out of range")?;
-    train.insert("epochs".into(), epochs.into());
-    let text = toml::to_string(&doc).context("writing TOML")?;
-    Ok(format!(
-        "# Written by `cargo xtask bench train`; edits are overwritten.\n{text}"
-    ))
-}
-
-fn path_value(p: &Path) -> Result<toml::Value> {
-    Ok(p.to_str()
-        .with_context(|| format!("{} is not UTF-8", p.display()))?
-        .into())
+    rewrite_pipeline(
+        original,
+        original_dir,
+        runs_dir,
+        "train",
+        "train",
+        |train| {
+            train.insert("epochs".into(), epochs.into());
+            Ok(())
+        },
+    )
 }
 
 /// Fails, naming the setting, where the pipeline uses something the peer
@@ -484,16 +426,6 @@ pub fn peer_spec(
     }))
 }
 
-fn load_average() -> Option<String> {
-    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
-    Some(
-        text.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" "),
-    )
-}
-
 /// Rows of a stage's manifest (`rows.<split>`).
 fn manifest_rows(dir: &Path, split: &str) -> Result<u64> {
     let path = dir.join(mtl_core::Manifest::FILE);
@@ -501,22 +433,6 @@ fn manifest_rows(dir: &Path, split: &str) -> Result<u64> {
     v["rows"][split]
         .as_u64()
         .with_context(|| format!("{}: no `rows.{split}`", path.display()))
-}
-
-/// Builds the stages it runs in release mode; returns their folder.
-fn build_binaries(quiet: bool) -> Result<PathBuf> {
-    let mut cmd = cargo();
-    cmd.args(["build", "--release", "--bins"]);
-    for s in Stage::ALL {
-        cmd.args(["-p", s.binary()]);
-    }
-    if quiet {
-        cmd.arg("--quiet");
-    }
-    if !cmd.status().context("running cargo build")?.success() {
-        bail!("building the stage binaries failed");
-    }
-    Ok(target_dir()?.join("release"))
 }
 
 /// Builds the stages, prepares the tokenized data, trains with both
@@ -527,27 +443,14 @@ pub fn train(opts: &TrainBench) -> Result<TrainResults> {
     }
     let root = workspace_root();
     let dir = train_dir(&root);
-    let say = |s: String| {
-        if !opts.quiet {
-            eprintln!("{s}");
-        }
-    };
+    let say = progress(opts.quiet);
     let load_start = load_average();
     let data = data_dir(opts.data_dir.as_deref(), &root)?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
-    let original = root.join(PIPELINE);
-    let text = std::fs::read_to_string(&original)
-        .with_context(|| format!("reading {}", original.display()))?;
-    let bench = bench_config(
-        &text,
-        original.parent().unwrap_or(&root),
-        &dir.join("runs"),
-        opts.epochs,
-    )
-    .with_context(|| format!("rewriting {PIPELINE} for the benchmark"))?;
-    let config = dir.join("pipeline.toml");
-    mtl_core::fsio::atomic_write(&config, bench.as_bytes())?;
+    let config = write_pipeline(&root, PIPELINE, &dir, |text, original_dir, runs| {
+        bench_config(text, original_dir, runs, opts.epochs)
+    })?;
     let cfg = PipelineConfig::load(&config, Some(&data))?;
     if !opts.skip_peer {
         check_peer_mirrors(&cfg)?;
@@ -558,7 +461,7 @@ pub fn train(opts: &TrainBench) -> Result<TrainResults> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
 
     say("building the stage binaries (release) ...".into());
-    let bin_dir = build_binaries(opts.quiet)?;
+    let bin_dir = build_binaries(&Stage::ALL, opts.quiet)?;
     let python = if opts.skip_peer {
         None
     } else {
@@ -569,15 +472,7 @@ pub fn train(opts: &TrainBench) -> Result<TrainResults> {
         "{}: clean, split and tokenize (cached after the first run) ...",
         cfg.pipeline.name
     ));
-    pipeline::run(&RunOptions {
-        pipeline: config.clone(),
-        data_dir: Some(data.clone()),
-        force: false,
-        from: None,
-        until: Some(Stage::Tokenize),
-        bin_dir: Some(bin_dir.clone()),
-        quiet: true,
-    })?;
+    run_stages(&config, &data, &bin_dir, Stage::Tokenize)?;
     let run_dir = cfg.run_dir();
     let tokenized = run_dir.join(Stage::Tokenize.name());
     let logs = dir.join("logs");
@@ -587,45 +482,21 @@ pub fn train(opts: &TrainBench) -> Result<TrainResults> {
         "{MTL_TRAIN}: {} epoch(s) on {threads} thread(s) ...",
         opts.epochs
     ));
-    let mut cmd = Command::new(bin_dir.join(Stage::Train.binary()));
-    cmd.arg("--config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(&data)
-        .arg("--input")
-        .arg(&tokenized)
-        .arg("--out")
-        .arg(&ours)
-        .arg("--force")
-        // The peer trains on the CPU: so does mtl-train by default.
-        .env_remove("MTL_DEVICE")
+    let mut cmd = stage_command(&bin_dir, Stage::Train, &config, &data, &tokenized, &ours);
+    // The peer trains on the CPU: so does mtl-train by default.
+    cmd.env_remove("MTL_DEVICE")
         // What mtl-train sets from `train.threads` itself, made explicit so
         // that a caller's environment cannot give it another count.
         .env("RAYON_NUM_THREADS", threads.to_string());
-    let m = measure::run(&mut cmd, &logs, MTL_TRAIN)?;
-    measure::check(&m, MTL_TRAIN)?;
+    let m = measure::run_checked(&mut cmd, &logs, MTL_TRAIN)?;
     let report = TrainReport::from_file(&ours.join("report.json"))?;
 
     say("mtl-eval: test accuracy of the trained model ...".into());
     let eval = run_dir.join(Stage::Eval.name());
-    let mut cmd = Command::new(bin_dir.join(Stage::Eval.binary()));
-    cmd.arg("--config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(&data)
-        .arg("--input")
-        .arg(&tokenized)
-        .arg("--model")
-        .arg(&ours)
-        .arg("--out")
-        .arg(&eval)
-        .arg("--force");
-    let em = measure::run(&mut cmd, &logs, "mtl-eval")?;
-    measure::check(&em, "mtl-eval")?;
-    let metrics_path = eval.join("metrics.json");
-    let metrics = std::fs::read_to_string(&metrics_path)
-        .with_context(|| format!("reading {}", metrics_path.display()))?;
-    let test = test_accuracy(&metrics).with_context(|| format!("{}", metrics_path.display()))?;
+    let mut cmd = stage_command(&bin_dir, Stage::Eval, &config, &data, &tokenized, &eval);
+    cmd.arg("--model").arg(&ours);
+    measure::run_checked(&mut cmd, &logs, Stage::Eval.binary())?;
+    let test = read_report(&eval.join("metrics.json"), test_accuracy)?;
     let mut tools = vec![ToolResult::new(MTL_TRAIN, &report, test, &m)];
 
     if let Some(python) = &python {
@@ -641,14 +512,7 @@ pub fn train(opts: &TrainBench) -> Result<TrainResults> {
             "{PYTORCH}: {} epoch(s) on {threads} thread(s) ...",
             opts.epochs
         ));
-        let mut cmd = Command::new(python);
-        cmd.arg(root.join(PEER_SCRIPT))
-            .arg("--spec")
-            .arg(&spec_path)
-            .arg("--out")
-            .arg(&theirs);
-        let m = measure::run(&mut cmd, &logs, PYTORCH)?;
-        measure::check(&m, PEER_SCRIPT)?;
+        let m = run_peer(python, PEER_SCRIPT, &spec_path, &theirs, &logs, PYTORCH)?;
         let report = TrainReport::from_file(&theirs.join("report.json"))?;
         let test = report.test_score.clone();
         tools.push(ToolResult::new(PYTORCH, &report, test, &m));
@@ -656,18 +520,14 @@ pub fn train(opts: &TrainBench) -> Result<TrainResults> {
 
     let mut results = TrainResults {
         pipeline: cfg.pipeline.name.clone(),
-        input: tokenized
-            .strip_prefix(&root)
-            .unwrap_or(&tokenized)
-            .display()
-            .to_string(),
+        input: rel(&root, &tokenized),
         train_rows: manifest_rows(&tokenized, "train")?,
         dev_rows: manifest_rows(&tokenized, "dev")?,
         epochs: opts.epochs,
         batch_size: cfg.train.batch_size,
         threads,
-        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        os: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
+        cpus: cpus(),
+        os: os(),
         load_average_start: load_start,
         load_average_end: load_average(),
         tasks: cfg.tasks.iter().map(|t| t.name.clone()).collect(),
@@ -681,7 +541,6 @@ pub fn train(opts: &TrainBench) -> Result<TrainResults> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     const PEER_REPORT: &str = r#"{
         "parameters": 1517915, "steps": 393, "epochs": 1, "steps_per_epoch": 393,
@@ -692,16 +551,6 @@ mod tests {
         "test_score": {"upos": 0.84, "xpos": 0.79, "ufeats": 0.81, "deprel": 0.61},
         "step_seconds": 95.0, "eval_seconds": 5.0, "load_seconds": 1.0,
         "threads": 2, "torch_version": "2.15.0"}"#;
-
-    fn measured(secs: u64, rss_mib: u64) -> Measured {
-        Measured {
-            wall: Duration::from_secs(secs),
-            peak_rss_bytes: rss_mib << 20,
-            exit_code: Some(0),
-            stdout: String::new(),
-            stderr: String::new(),
-        }
-    }
 
     #[test]
     fn peer_and_mtl_reports_parse() {
@@ -761,8 +610,18 @@ mod tests {
                 .map(String::from)
                 .to_vec(),
             tools: vec![
-                ToolResult::new(MTL_TRAIN, &mtl, BTreeMap::new(), &measured(210, 800)),
-                ToolResult::new(PYTORCH, &peer, peer.test_score.clone(), &measured(110, 600)),
+                ToolResult::new(
+                    MTL_TRAIN,
+                    &mtl,
+                    BTreeMap::new(),
+                    &Measured::succeeded(210_000, 800),
+                ),
+                ToolResult::new(
+                    PYTORCH,
+                    &peer,
+                    peer.test_score.clone(),
+                    &Measured::succeeded(110_000, 600),
+                ),
             ],
         };
         r.rate();

@@ -980,19 +980,6 @@ pub(crate) mod tests {
             .unwrap()
             .sum_all()
             .unwrap();
-        let grads = loss.backward().unwrap();
-        for (name, var) in varmap.data().lock().unwrap().iter() {
-            let g = grads
-                .get(var.as_tensor())
-                .unwrap_or_else(|| panic!("{name}: no gradient"));
-            let norm = g
-                .sqr()
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            assert!(norm > 0.0, "{name}: zero gradient");
-        }
+        crate::model::tests::assert_every_gradient_nonzero(&loss, &varmap, "bert");
     }
 }

@@ -236,35 +236,24 @@ mod tests {
         let y = c
             .forward(&words(&[vec![2, 3, 4, 0], vec![5, 1, 0, 0]]))
             .unwrap();
-        let grads = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-        let data = varmap.data().lock().unwrap();
-        assert_eq!(data.len(), 3);
-        for (name, var) in data.iter() {
-            let g = grads.get(var.as_tensor()).expect(name);
-            let norm = g
-                .sqr()
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            assert!(norm > 0.0, "{name}: zero gradient");
-        }
+        let loss = y.sqr().unwrap().sum_all().unwrap();
+        let names = crate::model::tests::assert_every_gradient_nonzero(&loss, &varmap, "char_cnn");
+        assert_eq!(names.len(), 3);
     }
 
     mod in_a_model {
         use std::collections::BTreeMap;
-        use std::path::Path;
 
         use candle_core::Device;
-        use mtl_core::{CharVocab, FeatureSet, LabelSet, TaskLabels};
+        use mtl_core::{CharVocab, FeatureSet};
         use rand::SeedableRng;
         use rand::rngs::StdRng;
 
-        use crate::bundle::{self, Bundle, BundleMeta, FORMAT_VERSION};
-        use crate::model::tests::tiny_spec_of;
+        use crate::bundle::tests::save_bundle;
+        use crate::bundle::{self, Bundle};
+        use crate::model::tests::{assert_every_gradient_nonzero, tiny_spec_of, toy_loss};
         use crate::spec::{BERT, BIGRU, BILSTM, CharCnnSpec, ModelSpec, TRANSFORMER};
-        use crate::{Batch, LossWeights, MultiTaskModel, Preprocess, Targets};
+        use crate::{Batch, LossWeights, MultiTaskModel, Targets};
 
         fn vocab() -> CharVocab {
             CharVocab::new("abcdefg".chars().collect(), true, 5)
@@ -299,30 +288,12 @@ mod tests {
                     let (model, varmap) =
                         MultiTaskModel::new(&spec_with_chars(kind, layers), 7, &d).unwrap();
                     let b = batch(&d);
-                    let mut targets = BTreeMap::new();
-                    targets.insert("sent".to_string(), Targets::Sentence(vec![0, 2]));
-                    let tags: [Option<&[i32]>; 2] =
-                        [Some(&[-100, 1, 2, 3, -100]), Some(&[-100, 0, -100])];
-                    targets.insert("tags".to_string(), Targets::Token(b.token_targets(&tags)));
-                    let mut rng = StdRng::seed_from_u64(1);
-                    let (loss, _) = model
-                        .loss(&b, &targets, &LossWeights::default(), Some(&mut rng))
-                        .unwrap()
-                        .unwrap();
-                    let grads = loss.backward().unwrap();
-                    let data = varmap.data().lock().unwrap();
-                    let names: Vec<&String> = data.keys().collect();
+                    let (loss, _) = toy_loss(&model, &b);
+                    let what = format!("{kind}, {layers} layers");
+                    let names = assert_every_gradient_nonzero(&loss, &varmap, &what);
                     for want in ["embeddings", "weight", "bias"] {
                         let name = format!("encoder.char_cnn.{want}");
-                        assert!(data.contains_key(&name), "{kind}: {names:?}");
-                    }
-                    for (name, var) in data.iter() {
-                        let g = grads
-                            .get(var.as_tensor())
-                            .unwrap_or_else(|| panic!("{kind}: {name}: no gradient"));
-                        let norm = g.sqr().unwrap().sum_all().unwrap();
-                        let norm = norm.to_scalar::<f32>().unwrap();
-                        assert!(norm > 0.0, "{kind}, {layers} layers: {name}: zero gradient");
+                        assert!(names.contains(&name), "{kind}: {names:?}");
                     }
                 }
             }
@@ -438,46 +409,13 @@ mod tests {
             }
         }
 
-        fn labels(spec: &ModelSpec) -> LabelSet {
-            let mut set = LabelSet::default();
-            for h in &spec.tasks {
-                set.tasks.insert(
-                    h.name.clone(),
-                    TaskLabels {
-                        kind: h.kind,
-                        scheme: None,
-                        labels: (0..h.num_labels).map(|i| format!("l{i}")).collect(),
-                        train_counts: vec![1; h.num_labels],
-                        class_weights: None,
-                        target: None,
-                    },
-                );
-            }
-            set
-        }
-
-        /// Saves `spec` with the tokenize folder `tok_dir` as the tokenizer's.
-        fn save(tok_dir: &Path, out: &Path, spec: &ModelSpec) -> crate::Result<MultiTaskModel> {
-            let (model, varmap) = MultiTaskModel::new(spec, 11, &Device::Cpu).unwrap();
-            let tok = tok_dir.join("tokenizer.json");
-            std::fs::write(&tok, "{}").unwrap();
-            let meta = BundleMeta {
-                format_version: FORMAT_VERSION,
-                spec: spec.clone(),
-                preprocess: Preprocess::default(),
-            };
-            let fs = FeatureSet::default();
-            bundle::save(out, &meta, &varmap, &tok, &labels(spec), &fs)?;
-            Ok(model)
-        }
-
         #[test]
         fn a_bundle_carries_its_characters_and_predicts_the_same() {
             let dir = tempfile::tempdir().unwrap();
             let spec = spec_with_chars(BILSTM, 1);
             vocab().write(&dir.path().join(CharVocab::FILE)).unwrap();
             let out = dir.path().join("model");
-            let model = save(dir.path(), &out, &spec).unwrap();
+            let model = save_bundle(dir.path(), &spec, &FeatureSet::default()).unwrap();
             // The tokenize folder's copy is not needed any more.
             std::fs::remove_file(dir.path().join(CharVocab::FILE)).unwrap();
             let b = Bundle::load(&out, &Device::Cpu).unwrap();
@@ -495,7 +433,10 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let spec = spec_with_chars(BILSTM, 1);
             let out = dir.path().join("model");
-            let err = save(dir.path(), &out, &spec).err().unwrap().to_string();
+            let err = save_bundle(dir.path(), &spec, &FeatureSet::default())
+                .err()
+                .unwrap()
+                .to_string();
             assert!(
                 err.contains("chars.json") && err.contains("char_ids"),
                 "{err}"
@@ -504,19 +445,22 @@ mod tests {
             CharVocab::new(vec!['a'], true, 5)
                 .write(&dir.path().join(CharVocab::FILE))
                 .unwrap();
-            let err = save(dir.path(), &out, &spec).err().unwrap().to_string();
+            let err = save_bundle(dir.path(), &spec, &FeatureSet::default())
+                .err()
+                .unwrap()
+                .to_string();
             assert!(
                 err.contains("3 character ids") && err.contains("9"),
                 "{err}"
             );
             // Saved fine, then lost.
             vocab().write(&dir.path().join(CharVocab::FILE)).unwrap();
-            save(dir.path(), &out, &spec).unwrap();
+            save_bundle(dir.path(), &spec, &FeatureSet::default()).unwrap();
             std::fs::remove_file(out.join(CharVocab::FILE)).unwrap();
             let err = Bundle::load(&out, &Device::Cpu).err().unwrap().to_string();
             assert!(err.contains("chars.json"), "{err}");
             // A model without char_cnn needs no chars.json.
-            save(dir.path(), &out, &tiny_spec_of(BILSTM, 1)).unwrap();
+            save_bundle(dir.path(), &tiny_spec_of(BILSTM, 1), &FeatureSet::default()).unwrap();
             assert!(Bundle::load(&out, &Device::Cpu).unwrap().chars.is_none());
         }
     }

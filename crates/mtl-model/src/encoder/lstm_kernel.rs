@@ -411,6 +411,19 @@ mod tests {
     use super::super::lstm::LstmDirection;
     use crate::params::ParamStore;
 
+    /// Both directions of a layer from 5 inputs to 3 states, and their
+    /// parameters.
+    fn layer(seed: u64, d: &Device) -> (LstmDirection, LstmDirection, Vec<Var>) {
+        let mut p = ParamStore::new(seed, d);
+        let fwd = p
+            .scoped("f", |p| LstmDirection::new(p, 5, 3, false))
+            .unwrap();
+        let bwd = p
+            .scoped("b", |p| LstmDirection::new(p, 5, 3, true))
+            .unwrap();
+        (fwd, bwd, p.into_varmap().all_vars())
+    }
+
     /// Rows of lengths 6, 4, 1 and 0: padding at the end, as batches have it.
     fn inputs(d: &Device) -> (Var, candle_core::Tensor) {
         let xs = Var::randn(0f32, 1.0, (4, 6, 5), d).unwrap();
@@ -464,14 +477,7 @@ mod tests {
     #[test]
     fn kernel_matches_the_tensor_op_reference_forward_and_backward() {
         let d = Device::Cpu;
-        let mut p = ParamStore::new(11, &d);
-        let fwd = p
-            .scoped("f", |p| LstmDirection::new(p, 5, 3, false))
-            .unwrap();
-        let bwd = p
-            .scoped("b", |p| LstmDirection::new(p, 5, 3, true))
-            .unwrap();
-        let vars = p.into_varmap().all_vars();
+        let (fwd, bwd, vars) = layer(11, &d);
         let (xs, mask) = inputs(&d);
         // A loss that weighs every output differently, so no gradient can
         // hide behind a symmetric sum.
@@ -520,13 +526,7 @@ mod tests {
     #[test]
     fn padding_neither_moves_the_state_nor_leaks_into_it() {
         let d = Device::Cpu;
-        let mut p = ParamStore::new(3, &d);
-        let fwd = p
-            .scoped("f", |p| LstmDirection::new(p, 5, 3, false))
-            .unwrap();
-        let bwd = p
-            .scoped("b", |p| LstmDirection::new(p, 5, 3, true))
-            .unwrap();
+        let (fwd, bwd, _) = layer(3, &d);
         let (xs, mask) = inputs(&d);
         let out = LstmDirection::bidirectional(&fwd, &bwd, xs.as_tensor(), &mask).unwrap();
         let empty = out.narrow(0, 3, 1).unwrap();
