@@ -92,24 +92,14 @@ fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&
 fn exp(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
-    // Adding 1.5·2²³ rounds to the nearest integer and leaves it in the
-    // low mantissa bits, with plain adds: `f32::round` is a libm call,
-    // which would keep the loop scalar.
-    const ROUNDER: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let t = x * std::f32::consts::LOG2_E + ROUNDER;
-    let n = t - ROUNDER;
+    let n = (x * std::f32::consts::LOG2_E).round();
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    let two_n = (t
-        .to_bits()
-        .wrapping_sub(ROUNDER.to_bits())
-        .wrapping_add(127))
-        << 23;
-    p * f32::from_bits(two_n)
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
 #[inline(always)]
