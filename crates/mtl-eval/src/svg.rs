@@ -39,8 +39,10 @@ fn n(x: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
+/// The `<svg>` element of a `w`×`h` chart, with its title as tooltip and
+/// as the bold heading every chart starts with.
 fn open(w: f64, h: f64, kind: &str, title: &str) -> String {
-    format!(
+    let mut out = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
          viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"{t}\" data-chart=\"{kind}\" \
          font-family=\"sans-serif\" font-size=\"11\"><title>{t}</title>",
@@ -48,7 +50,16 @@ fn open(w: f64, h: f64, kind: &str, title: &str) -> String {
         h = n(h),
         t = esc(title),
         kind = esc(kind)
-    )
+    );
+    text(
+        &mut out,
+        w / 2.0,
+        16.0,
+        "middle",
+        " font-size=\"13\" font-weight=\"bold\"",
+        title,
+    );
+    out
 }
 
 fn text(out: &mut String, x: f64, y: f64, anchor: &str, extra: &str, s: &str) {
@@ -121,14 +132,6 @@ pub fn line_chart(title: &str, x_label: &str, panels: &[Panel]) -> String {
     let gap = 48.0;
     let h = top + panels.len() as f64 * (panel_h + gap) - gap + 40.0;
     let mut out = open(w, h, "curve", title);
-    text(
-        &mut out,
-        w / 2.0,
-        16.0,
-        "middle",
-        " font-size=\"13\" font-weight=\"bold\"",
-        title,
-    );
     let all = panels
         .iter()
         .flat_map(|p| p.lines.iter())
@@ -290,14 +293,6 @@ pub fn bar_chart(
     let (lo, hi) = if range.1 > range.0 { range } else { (0.0, 1.0) };
     let sx = |v: f64| label_w + (v.clamp(lo, hi) - lo) / (hi - lo) * plot_w;
     let mut out = open(w, h, kind, title);
-    text(
-        &mut out,
-        w / 2.0,
-        16.0,
-        "middle",
-        " font-size=\"13\" font-weight=\"bold\"",
-        title,
-    );
     // Legend: every series once, in first-seen order.
     let mut seen: Vec<(&str, &str)> = Vec::new();
     for b in rows.iter().flat_map(|(_, b)| b) {
@@ -431,14 +426,6 @@ pub fn heatmap(title: &str, labels: &[String], matrix: &[Vec<u64>], note: &str) 
     let w = (label_w + cell * k as f64 + 20.0).max(360.0);
     let h = top + cell * k as f64 + 44.0;
     let mut out = open(w, h, "confusion", title);
-    text(
-        &mut out,
-        w / 2.0,
-        16.0,
-        "middle",
-        " font-size=\"13\" font-weight=\"bold\"",
-        title,
-    );
     if !note.is_empty() {
         text(&mut out, w / 2.0, 32.0, "middle", " fill=\"#555\"", note);
     }
