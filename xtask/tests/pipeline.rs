@@ -163,6 +163,21 @@ fn pipeline_runs_caches_and_invalidates() {
         }
         assert!(t["metric"].is_string());
     }
+    // Train chose its weights on the headline eval reports, computed the
+    // same way: its best dev scores are eval's dev scores of those weights
+    // (entity F1 for the spans, macro-F1 for the classifications).
+    let train_report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("train/report.json")).unwrap()).unwrap();
+    for task in ["sentiment", "topic", "entities"] {
+        let t = &metrics["tasks"][task];
+        assert_eq!(train_report["dev_metric"][task], t["metric"], "{task}");
+        let selected = train_report["best_dev_score"][task].as_f64().unwrap();
+        let reported = t["splits"]["dev"]["score"].as_f64().unwrap();
+        assert!(
+            (selected - reported).abs() < 1e-9,
+            "{task}: train selected on {selected}, eval reports {reported}"
+        );
+    }
     assert!(run_dir.join("train/model/model.safetensors").exists());
 
     // The bundle alone serves every task on raw text.

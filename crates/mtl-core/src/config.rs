@@ -277,6 +277,16 @@ pub struct SplitConfig {
     /// Remove from dev and test the rows whose normalized text is also in
     /// train (they are always reported, removed or not).
     pub drop_leaked: bool,
+    /// Fraction of a dataset's train rows that become its dev set when the
+    /// dataset brings its own splits but no dev rows (a train file, often a
+    /// test file, and no dev file), in (0, 0.5]; default 0.1. The rows are
+    /// chosen by the same stable hashes that divide an `all` file: by group
+    /// where a row has one (a group never straddles train and dev), ranked
+    /// per label where the dataset carries the `stratify` task. The split
+    /// report and summary say which datasets got a carved dev and how many
+    /// rows. A dataset with its own dev rows, or without own splits, is
+    /// untouched.
+    pub dev_from_train: f64,
 }
 
 impl Default for SplitConfig {
@@ -289,6 +299,7 @@ impl Default for SplitConfig {
             min_label_count: 1,
             unknown_labels: UnknownLabels::Error,
             drop_leaked: false,
+            dev_from_train: 0.1,
         }
     }
 }
@@ -604,6 +615,13 @@ pub struct TrainConfig {
     /// on dev (the one maximizing that label's F1) and store it in the
     /// bundle; off, every label uses 0.5.
     pub tune_thresholds: bool,
+    /// Word dropout: the probability that a training sub-token is replaced
+    /// by the unknown token (`tokenize.special_tokens.unk`) for one step,
+    /// so that the model learns to label words it has no embedding for
+    /// from their context and characters (Kiperwasser & Goldberg 2016,
+    /// as in Stanza and UDPipe). Special tokens are never replaced; dev,
+    /// test and predict see every token. 0 = off.
+    pub word_dropout: f64,
 }
 
 impl Default for TrainConfig {
@@ -628,6 +646,7 @@ impl Default for TrainConfig {
             max_tokens: None,
             threads: None,
             tune_thresholds: true,
+            word_dropout: 0.0,
         }
     }
 }
@@ -837,6 +856,12 @@ impl PipelineConfig {
         if (s.train + s.dev + s.test - 1.0).abs() > 1e-6 {
             return Err(self.bad("split", "train + dev + test must sum to 1"));
         }
+        if !(s.dev_from_train > 0.0 && s.dev_from_train <= 0.5) {
+            return Err(self.bad(
+                "split.dev_from_train",
+                format!("must be a fraction in (0, 0.5], not {}", s.dev_from_train),
+            ));
+        }
         if let Some(name) = &s.stratify {
             match self.task(name) {
                 Some(t) if t.kind == TaskKind::Classification => {}
@@ -973,6 +998,9 @@ impl PipelineConfig {
         }
         if !(tr.learning_rate.is_finite() && tr.learning_rate > 0.0) {
             return Err(self.bad("train.learning_rate", "must be a positive number"));
+        }
+        if !(0.0..1.0).contains(&tr.word_dropout) {
+            return Err(self.bad("train.word_dropout", "must be in [0, 1)"));
         }
         for (i, sp) in self.eval.splits.iter().enumerate() {
             if !crate::artifact::SPLITS.contains(&sp.as_str()) {
@@ -1139,6 +1167,18 @@ type = "classification"
             .unwrap_err()
             .to_string();
         assert!(err.contains("epoch"), "{err}");
+    }
+
+    #[test]
+    fn word_dropout_must_be_a_probability_below_one() {
+        for bad in ["1.0", "-0.1", "nan"] {
+            let err = parse(&format!("{MINIMAL}\n[train]\nword_dropout = {bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("train.word_dropout"), "{bad}: {err}");
+        }
+        let cfg = parse(&format!("{MINIMAL}\n[train]\nword_dropout = 0.25\n")).unwrap();
+        assert_eq!(cfg.train.word_dropout, 0.25);
     }
 
     #[test]

@@ -42,7 +42,8 @@ pub mod baselines;
 mod data;
 mod error;
 pub mod html;
-pub mod metrics;
+/// The metric functions live in `mtl-metrics`, shared with train and predict.
+pub use mtl_metrics as metrics;
 mod predict;
 pub mod report;
 mod score;

@@ -325,11 +325,13 @@ fn predict_split(
     };
     predict_rows(&data.path, &data.input_ids, batch_size, |idx, rows| {
         let values: Vec<&BTreeMap<String, f32>> = idx.iter().map(|&i| &data.features[i]).collect();
+        // Word starts: a CRF head decodes one step per word.
+        let word_ids: Vec<&[i32]> = idx.iter().map(|&i| data.word_ids[i].as_slice()).collect();
         let mut batch = Batch::padded(rows, pad_to, device)
             .and_then(|b| b.with_features(&bundle.features, &values))
+            .and_then(|b| b.with_word_ids(&word_ids))
             .map_err(fail)?;
         if let Some(chars) = &chars {
-            let word_ids: Vec<&[i32]> = idx.iter().map(|&i| data.word_ids[i].as_slice()).collect();
             let char_ids: Vec<&[Vec<u32>]> = idx.iter().map(|&i| chars[i].as_slice()).collect();
             batch = batch.with_chars(&word_ids, &char_ids).map_err(fail)?;
         }

@@ -35,6 +35,22 @@
 //! position, which of them its word is. A row whose word ids and
 //! sub-tokens differ in number, or that names a word it has no characters
 //! for, is an error naming the row.
+//!
+//! A CRF head runs its chain over words, one position per word: the word's
+//! first sub-token, where `mtl_core::align` puts its label. The batch knows
+//! those positions from the same `word_ids`:
+//!
+//! ```text
+//! let batch = Batch::pad(&rows, &device)?
+//!     .with_word_ids(&word_ids)?;           // word_ids: &[W], W: AsRef<[i32]>
+//! ```
+//!
+//! `with_word_ids(self, word_ids) -> Result<Batch>` stores, per row, the
+//! position of each word's first sub-token in [`Batch::word_starts`]
+//! (`with_chars` does the same, as it reads the same column). A batch
+//! without them decodes a CRF over every real position, specials and
+//! continuation pieces included (see `heads::crf`), so eval and predict
+//! must give them.
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
@@ -57,6 +73,11 @@ pub struct Batch {
     /// Each position's word's characters (see the module docs). Filled by
     /// [`Batch::with_chars`]; a model with `char_cnn` needs it.
     pub chars: Option<BatchChars>,
+    /// Per row, the position of each word's first sub-token, ascending
+    /// (specials and continuation pieces left out): the chain a CRF head
+    /// decodes. Filled by [`Batch::with_word_ids`] (and
+    /// [`Batch::with_chars`]).
+    pub word_starts: Option<Vec<Vec<usize>>>,
 }
 
 /// The characters of a batch's words.
@@ -114,10 +135,46 @@ impl Batch {
             lengths: rows.iter().map(|r| r.len()).collect(),
             features: BTreeMap::new(),
             chars: None,
+            word_starts: None,
         })
     }
 
-    /// Adds every position's word characters (see the module docs).
+    /// Records every row's word starts (see the module docs): the first
+    /// position of each word id (`-1` = special token), as
+    /// `mtl_core::align::first_subtoken_positions` finds them. A row whose
+    /// word ids and sub-tokens differ in number is an error naming it.
+    pub fn with_word_ids<W: AsRef<[i32]>>(mut self, word_ids: &[W]) -> Result<Batch> {
+        self.word_starts = Some(self.starts_of(word_ids)?);
+        Ok(self)
+    }
+
+    fn starts_of<W: AsRef<[i32]>>(&self, word_ids: &[W]) -> Result<Vec<Vec<usize>>> {
+        if word_ids.len() != self.size() {
+            return Err(Error::Invalid(format!(
+                "word ids for {} rows, but the batch has {}",
+                word_ids.len(),
+                self.size()
+            )));
+        }
+        word_ids
+            .iter()
+            .enumerate()
+            .map(|(i, ws)| {
+                let ws = ws.as_ref();
+                if ws.len() != self.lengths[i] {
+                    return Err(Error::Invalid(format!(
+                        "batch row {i}: {} word ids for {} sub-tokens",
+                        ws.len(),
+                        self.lengths[i]
+                    )));
+                }
+                Ok(word_starts(ws))
+            })
+            .collect()
+    }
+
+    /// Adds every position's word characters (see the module docs) and,
+    /// from the same word ids, the word starts as [`Batch::with_word_ids`].
     pub fn with_chars<W: AsRef<[i32]>, C: AsRef<[Vec<u32>]>>(
         mut self,
         word_ids: &[W],
@@ -165,6 +222,7 @@ impl Batch {
         for (slot, word) in data.chunks_mut(widest).zip(&words) {
             slot[..word.len()].copy_from_slice(word);
         }
+        self.word_starts = Some(self.starts_of(word_ids)?);
         let device = self.input_ids.device().clone();
         self.chars = Some(BatchChars {
             words: Tensor::from_vec(data, (words.len(), widest), &device)?,
@@ -239,6 +297,18 @@ impl Batch {
         }
         out
     }
+}
+
+/// The position of each word's first sub-token in one row's `word_ids`
+/// (-1 = special token), ascending: the first position of every word id.
+pub fn word_starts(word_ids: &[i32]) -> Vec<usize> {
+    let n_words = word_ids.iter().map(|&w| w + 1).max().unwrap_or(0).max(0) as usize;
+    let mut starts: Vec<usize> = mtl_core::align::first_subtoken_positions(word_ids, n_words)
+        .into_iter()
+        .flatten()
+        .collect();
+    starts.sort_unstable();
+    starts
 }
 
 /// Gold targets of one task for one batch.
@@ -421,6 +491,48 @@ mod tests {
             .with_chars(&[[-1, -1]], &[Vec::<Vec<u32>>::new()])
             .unwrap();
         assert_eq!(b.chars.unwrap().words.dims(), [1, 1]);
+    }
+
+    #[test]
+    fn word_starts_are_each_words_first_sub_token() {
+        let d = Device::Cpu;
+        // [CLS] un ##believ ##able day [SEP]; [CLS] w0 [SEP]; specials only.
+        let word_ids: [&[i32]; 3] = [&[-1, 0, 0, 0, 1, -1], &[-1, 0, -1], &[-1, -1]];
+        let b = Batch::pad(&[&[2, 9, 9, 9, 8, 3], &[2, 9, 3], &[2, 3]], &d)
+            .unwrap()
+            .with_word_ids(&word_ids)
+            .unwrap();
+        assert_eq!(
+            b.word_starts.unwrap(),
+            [vec![1, 4], vec![1], Vec::<usize>::new()]
+        );
+        // A window that starts inside a word: its first piece there counts.
+        assert_eq!(word_starts(&[-1, 3, 4, 4, 5, -1]), [1, 2, 4]);
+        assert!(Batch::pad(&[&[1]], &d).unwrap().word_starts.is_none());
+        // with_chars reads the same column and records them too.
+        let b = Batch::pad(&[&[2, 9, 9, 3]], &d)
+            .unwrap()
+            .with_chars(&[[-1, 0, 0, -1]], &[vec![vec![4]]])
+            .unwrap();
+        assert_eq!(b.word_starts.unwrap(), [vec![1]]);
+        // Word ids that do not fit the rows are an error naming them.
+        let err = Batch::pad(&[&[2, 9, 3], &[2, 9, 9, 3]], &d)
+            .unwrap()
+            .with_word_ids(&[&[-1, 0, -1][..], &[-1, 0, -1]])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("row 1") && err.contains("3 word ids for 4"),
+            "{err}"
+        );
+        let err = Batch::pad(&[&[2, 9, 3]], &d)
+            .unwrap()
+            .with_word_ids(&[[-1, 0, -1], [-1, 0, -1]])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("batch has 1"), "{err}");
     }
 
     #[test]

@@ -65,7 +65,9 @@ pub struct Bundle {
 pub enum TaskOutput {
     /// Label id and its probability, one per row.
     Sentence { label: Vec<u32>, prob: Vec<f32> },
-    /// Per row, one label id and probability per sub-token position.
+    /// Per row, one label id and probability per sub-token position; a
+    /// word's label is the one at its first sub-token (for a CRF head, the
+    /// other positions up to the next word repeat it, see `heads::crf`).
     Token {
         label: Vec<Vec<u32>>,
         prob: Vec<Vec<f32>>,
@@ -353,10 +355,14 @@ pub fn predict_with(
                 let head = model
                     .crf_head(&h.name)
                     .ok_or_else(|| Error::Invalid(format!("task `{}` has no CRF head", h.name)))?;
-                // Viterbi over every real position (batches carry no word
-                // starts); the probability is the emission softmax of the
-                // chosen label.
-                let label = head.decode(&l, &batch.lengths)?;
+                // Constrained Viterbi over the words (one step per word, at
+                // its first sub-token; see `heads::crf`), each word's label
+                // on its first sub-token and copied onto the positions up to
+                // the next word. A batch without word starts
+                // (`Batch::with_word_ids`) falls back to every real
+                // position. The probability is the emission softmax of the
+                // chosen label at each position.
+                let label = head.decode(&l, &batch.lengths, batch.word_starts.as_deref())?;
                 let prob = crate::heads::crf::emission_probs(&l, &label)?;
                 TaskOutput::Token { label, prob }
             }
@@ -490,7 +496,11 @@ pub(crate) mod tests {
         let b = Bundle::load(&dir.path().join("model"), &Device::Cpu).unwrap();
         assert_eq!(b.features, all_kinds_features());
         assert_eq!(b.spec, spec);
+        // Row 1: [CLS] w0 w0 w1 [SEP], a word of two pieces.
+        let word_ids: [&[i32]; 2] = [&[-1, 0, -1], &[-1, 0, 0, 1, -1]];
         let batch = Batch::pad(&[&[1, 4, 2], &[1, 5, 6, 7, 2]], &Device::Cpu)
+            .unwrap()
+            .with_word_ids(&word_ids)
             .unwrap()
             .with_features(
                 &b.features,
@@ -503,15 +513,19 @@ pub(crate) mod tests {
             TaskOutput::Token { label, prob } => {
                 assert_eq!((label[0].len(), label[1].len()), (3, 5));
                 assert!(prob.iter().flatten().all(|p| (0.0..=1.0).contains(p)));
-                // Viterbi with the constraints: never O → I-X or start → I-X.
-                for row in label {
+                // Word tags (first sub-tokens) from the constrained
+                // word-level Viterbi: never O → I-X or start → I-X.
+                for (row, starts) in label.iter().zip(batch.word_starts.as_ref().unwrap()) {
                     let mut prev = 0;
-                    for &y in row {
+                    for &p in starts {
+                        let y = row[p];
                         assert!(!(y == 2 && prev != 1 && prev != 2), "{row:?}");
                         assert!(!(y == 4 && prev != 3 && prev != 4), "{row:?}");
                         prev = y;
                     }
                 }
+                // The continuation piece repeats its word's tag.
+                assert_eq!(label[1][2], label[1][1]);
             }
             other => panic!("{other:?}"),
         }

@@ -163,7 +163,7 @@ impl MultiTaskModel {
                     let head = self
                         .crf_head(task)
                         .ok_or_else(|| Error::Invalid(format!("task `{task}` has no CRF head")))?;
-                    head.loss(l, t)?
+                    head.loss(l, t, batch.word_starts.as_deref())?
                 }
                 (TaskKind::Tagging | TaskKind::Spans, Targets::Token(t)) => {
                     let c = l.dim(2)?;
@@ -448,6 +448,8 @@ pub(crate) mod tests {
         let d = Device::Cpu;
         let b = Batch::pad(&[&[1, 4, 5, 6, 2], &[1, 7, 2], &[1, 9, 9, 2]], &d)
             .unwrap()
+            .with_word_ids(&[&[-1, 0, 1, 2, -1][..], &[-1, 0, -1], &[-1, 0, 0, -1]])
+            .unwrap()
             .with_features(
                 &all_kinds_features(),
                 &[
@@ -705,6 +707,108 @@ pub(crate) mod tests {
                 }
             }
             assert!(right * 10 >= all * 9, "{kind}: {right}/{all} tags right");
+        }
+    }
+
+    /// A CRF spans head learns a toy BIO task over rows of `[CLS]`, words
+    /// of one to three pieces and `[SEP]`, and then decodes every row's gold
+    /// word tags exactly, read where eval and predict read them (each
+    /// word's first sub-token). A word's first piece says `B-A` (3), `B-B`
+    /// (5), "inside" (4, of whichever entity is open) or `O` (6..10);
+    /// continuation pieces are 10..16 or, to tempt a sub-token chain, 3 or
+    /// 5, and carry the word's label as with `label_all_subtokens`, which
+    /// the word-level loss must skip. Decoding over every position instead
+    /// of the words fails this test.
+    #[test]
+    fn a_crf_head_decodes_its_toy_training_spans_exactly() {
+        use mtl_core::align::first_subtoken_positions;
+        let d = Device::Cpu;
+        let mut rng = StdRng::seed_from_u64(8);
+        /// One toy row: sub-tokens, their words, their targets, word tags.
+        struct Row {
+            ids: Vec<u32>,
+            word_ids: Vec<i32>,
+            targets: Vec<i32>,
+            tags: Vec<i32>,
+        }
+        // Labels: O, B-A, I-A, B-B, I-B (all_kinds_spec's `ner`).
+        let mut rows: Vec<Row> = Vec::new();
+        for _ in 0..48 {
+            let n = rng.random_range(2..7);
+            let mut tags: Vec<i32> = Vec::new();
+            for _ in 0..n {
+                let open = tags
+                    .last()
+                    .filter(|&&t| t != 0)
+                    .map(|&t| if t % 2 == 1 { t } else { t - 1 });
+                tags.push(match (rng.random_range(0..4), open) {
+                    (0, Some(b)) | (1, Some(b)) => b + 1,
+                    (0, _) => 1,
+                    (1, _) => 3,
+                    _ => 0,
+                });
+            }
+            let (mut ids, mut word_ids, mut targets) = (vec![1u32], vec![-1i32], vec![-100i32]);
+            for (w, &tag) in tags.iter().enumerate() {
+                ids.push(match tag {
+                    1 => 3,
+                    3 => 5,
+                    2 | 4 => 4,
+                    _ => rng.random_range(6..10),
+                });
+                for _ in 0..rng.random_range(0..3) {
+                    // A continuation piece that looks like a `B-` word
+                    // start: a sub-token chain would take its `B-` as the
+                    // entity the next "inside" word continues.
+                    ids.push(if rng.random_bool(0.3) {
+                        [3, 5][rng.random_range(0..2)]
+                    } else {
+                        rng.random_range(10..16)
+                    });
+                }
+                while word_ids.len() < ids.len() {
+                    word_ids.push(w as i32);
+                    targets.push(tag);
+                }
+            }
+            ids.push(2);
+            word_ids.push(-1);
+            targets.push(-100);
+            rows.push(Row {
+                ids,
+                word_ids,
+                targets,
+                tags,
+            });
+        }
+        let ids: Vec<&[u32]> = rows.iter().map(|r| r.ids.as_slice()).collect();
+        let word_ids: Vec<&[i32]> = rows.iter().map(|r| r.word_ids.as_slice()).collect();
+        let b = Batch::pad(&ids, &d)
+            .unwrap()
+            .with_word_ids(&word_ids)
+            .unwrap();
+        let per_row: Vec<Option<&[i32]>> =
+            rows.iter().map(|r| Some(r.targets.as_slice())).collect();
+        let targets =
+            BTreeMap::from([("ner".to_string(), Targets::Token(b.token_targets(&per_row)))]);
+        let mut spec = all_kinds_spec(1);
+        spec.encoder.dropout = 0.0;
+        spec.encoder.hidden_dim = 16;
+        spec.encoder.embedding_dim = 16;
+        spec.tasks.retain(|h| h.name == "ner");
+        let (model, varmap) = MultiTaskModel::new(&spec, 3, &d).unwrap();
+        let (first, last) = fit_steps(&model, &varmap, &b, &targets, 0.03, 60);
+        assert!(last["ner"] < first["ner"] * 0.2, "{first:?} -> {last:?}");
+        let out = crate::bundle::predict(&model, &b).unwrap();
+        let TaskOutput::Token { label, .. } = &out["ner"] else {
+            panic!("{:?}", out["ner"])
+        };
+        for (row, l) in rows.iter().zip(label) {
+            let got: Vec<i32> = first_subtoken_positions(&row.word_ids, row.tags.len())
+                .into_iter()
+                .map(|p| l[p.unwrap()] as i32)
+                .collect();
+            assert_eq!(got, row.tags, "row {:?}", row.ids);
         }
     }
 

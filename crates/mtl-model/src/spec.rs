@@ -220,8 +220,9 @@ pub struct HeadSpec {
     pub pooling: Pooling,
 }
 
-/// Transitions a CRF may never take (label ids). Decoding adds a large
-/// negative score to each; they are not learned.
+/// Transitions a CRF may never take (label ids). Decoding scores each
+/// -inf, so no decoded word sequence takes one; they are not learned, and
+/// the training loss leaves them out (see `heads::crf`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrfConstraints {
     /// Labels a sequence may not start with (`I-X`; also `E-X` in BIOES).

@@ -266,10 +266,12 @@ impl<'b> Predictor<'b> {
             let ids: Vec<&[u32]> = chunk.iter().map(|&r| rows[r].1).collect();
             let side: Vec<&BTreeMap<String, f32>> =
                 chunk.iter().map(|&r| &features[rows[r].0]).collect();
+            // Word starts: a CRF head decodes one step per word.
+            let word_ids: Vec<&[i32]> = chunk.iter().map(|&r| row_words[r]).collect();
             let mut batch = Batch::padded(&ids, self.replay.pad_to, device)?
-                .with_features(&bundle.features, &side)?;
+                .with_features(&bundle.features, &side)?
+                .with_word_ids(&word_ids)?;
             if let Some(chars) = &chars {
-                let word_ids: Vec<&[i32]> = chunk.iter().map(|&r| row_words[r]).collect();
                 let char_ids: Vec<&[Vec<u32>]> =
                     chunk.iter().map(|&r| chars[rows[r].0].as_slice()).collect();
                 batch = batch.with_chars(&word_ids, &char_ids)?;
@@ -414,7 +416,7 @@ fn token_value(
             .iter()
             .map(|t| t.clone().unwrap_or_else(|| "O".into()))
             .collect();
-        let spans: Vec<Value> = mtl_eval::metrics::spans::entities(&plain)
+        let spans: Vec<Value> = mtl_metrics::spans::entities(&plain)
             .into_iter()
             .filter(|e| e.start < e.end && e.end <= words.len())
             .map(|e| {

@@ -13,11 +13,15 @@ use polars::prelude::*;
 use crate::assign;
 use crate::cells;
 use crate::error::{Error, Result};
+use crate::report::CarvedDev;
 
 /// One dataset's clean table and the split of each of its rows.
 pub struct Loaded {
+    pub name: String,
     pub df: DataFrame,
     pub splits: Vec<usize>,
+    /// The dev set carved out of its train rows, when it brought none.
+    pub carved: Option<CarvedDev>,
 }
 
 pub fn load(cfg: &PipelineConfig, clean_dir: &Path) -> Result<Vec<Loaded>> {
@@ -26,8 +30,13 @@ pub fn load(cfg: &PipelineConfig, clean_dir: &Path) -> Result<Vec<Loaded>> {
         let path = clean_dir.join(format!("{}.parquet", d.name));
         let df = read_parquet(&path)?;
         check(cfg, d, &df, &path)?;
-        let splits = assign::assign_splits(cfg, &df, &path)?;
-        out.push(Loaded { df, splits });
+        let a = assign::assign_splits(cfg, &df, &path)?;
+        out.push(Loaded {
+            name: d.name.clone(),
+            df,
+            splits: a.splits,
+            carved: a.carved,
+        });
     }
     Ok(out)
 }

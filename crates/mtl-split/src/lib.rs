@@ -1,10 +1,11 @@
-//! The split stage: assigns every cleaned example to train, dev or test,
-//! builds each task's label vocabulary (or, for regression, target
-//! statistics) and class weights from train only, applies the unknown-label
-//! policy, fuses all datasets into one multi-task table per split, reports
-//! (and optionally drops) leakage between splits, and ranks the clean
-//! stage's numeric features by mutual information with each sentence-level
-//! task (`features.json`).
+//! The split stage: assigns every cleaned example to train, dev or test
+//! (carving dev out of train for a dataset that brings none), builds each
+//! task's label vocabulary (or, for regression, target statistics) and class
+//! weights from train only, applies the unknown-label policy, fuses all
+//! datasets into one multi-task table per split, reports (and optionally
+//! drops) leakage between splits, and ranks the clean stage's numeric
+//! features by mutual information with each sentence-level task
+//! (`features.json`).
 //!
 //! It never changes text or tokens (that is clean's job), never maps labels
 //! to ids in the tables (tokenize does, from `labels.json`) and never looks
@@ -39,10 +40,10 @@ use cells::Cell;
 pub use error::{Error, Result};
 pub use leakage::{LeakSample, Leakage};
 pub use mi::{entropy, equal_frequency_bins, mutual_information};
-pub use report::{SplitReport, TaskReport, render_summary};
+pub use report::{CarvedDev, SplitReport, TaskReport, render_summary};
 
 /// Bumped when split's output changes for the same input.
-pub const STAGE_VERSION: u32 = 2;
+pub const STAGE_VERSION: u32 = 3;
 
 /// The report file in the split folder.
 pub const REPORT_FILE: &str = "report.json";
@@ -64,9 +65,13 @@ pub fn run(cfg: &PipelineConfig, clean_dir: &Path, out_dir: &Path, force: bool) 
     let started = Instant::now();
     let mut splits = Vec::new();
     let mut frames = Vec::new();
+    let mut carved = BTreeMap::new();
     for l in input::load(cfg, clean_dir)? {
         splits.extend(l.splits);
         frames.push(l.df);
+        if let Some(c) = l.carved {
+            carved.insert(l.name, c);
+        }
     }
     // Errors about the fused table have no single file: name the folder.
     let fused_path = clean_dir.join("(fused)");
@@ -123,7 +128,11 @@ pub fn run(cfg: &PipelineConfig, clean_dir: &Path, out_dir: &Path, force: bool) 
     let feature_set = features::build(cfg, &feature_values, &splits, &cells, &labels)?;
     builder.timing("features", started);
 
-    let report = report::build(cfg, &splits, &cells, &labels, &mapped, leak, &feature_set);
+    for (dataset, c) in &carved {
+        builder.rows(&format!("dev_from_train_{dataset}"), c.dev as u64);
+    }
+    let mut report = report::build(cfg, &splits, &cells, &labels, &mapped, leak, &feature_set);
+    report.dev_from_train = carved;
 
     let started = Instant::now();
     let staging = StagingDir::begin(out_dir)?;

@@ -24,6 +24,29 @@ pub struct SplitReport {
     /// Sentence-level tasks: the features ranked by mutual information and
     /// the selected side inputs (as in `features.json`).
     pub features: BTreeMap<String, TaskFeatures>,
+    /// Per dataset that brought train rows but no dev rows: the dev set
+    /// carved out of its train rows (`split.dev_from_train`). Datasets with
+    /// their own dev, or split by hash, are absent.
+    #[serde(default)]
+    pub dev_from_train: BTreeMap<String, CarvedDev>,
+}
+
+/// A dev set carved out of a dataset's own train rows. The counts are
+/// taken at assignment, before `drop_leaked` removes anything from dev:
+/// `train_before == train + dev`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CarvedDev {
+    /// `split.dev_from_train`.
+    pub fraction: f64,
+    /// The dataset's train rows as given.
+    pub train_before: usize,
+    /// Rows moved from train to dev; 0 when the train rows are a single
+    /// group (or row), which cannot be divided.
+    pub dev: usize,
+    /// Rows left in train.
+    pub train: usize,
+    /// The `stratify` task, when the dataset carries it.
+    pub stratified_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,6 +136,8 @@ pub fn build(
         tasks,
         leakage,
         features: features.tasks.clone(),
+        // Filled in by the caller, which knows the datasets.
+        dev_from_train: BTreeMap::new(),
     }
 }
 
@@ -130,6 +155,27 @@ pub fn render_summary(r: &SplitReport) -> String {
             .join(" / ")
     };
     let _ = writeln!(out, "rows: {}", per_split(&r.rows));
+    for (dataset, c) in &r.dev_from_train {
+        if c.dev == 0 {
+            let _ = writeln!(
+                out,
+                "dataset {dataset}: no dev split given, and its {} train row(s) form one group: \
+                 no dev carved",
+                c.train_before
+            );
+            continue;
+        }
+        let _ = write!(
+            out,
+            "dataset {dataset}: no dev split given; dev carved from train: {} of {} rows \
+             (split.dev_from_train = {}",
+            c.dev, c.train_before, c.fraction
+        );
+        if let Some(task) = &c.stratified_by {
+            let _ = write!(out, ", stratified by {task}");
+        }
+        let _ = writeln!(out, "), {} left in train", c.train);
+    }
     for (name, t) in &r.tasks {
         let _ = write!(
             out,

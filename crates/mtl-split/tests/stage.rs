@@ -425,8 +425,15 @@ fn rare_training_labels_follow_the_policy() {
 #[test]
 fn multilabel_vocabulary_counts_texts_and_maps_unknown_labels() {
     let root = tempfile::tempdir().unwrap();
-    let t = Table::new("m", 12)
-        .split(|i| Some(if i < 8 { "train" } else { "test" }))
+    // Rows 0..8 train, 8..12 test, 12 dev (so no dev is carved from train).
+    let t = Table::new("m", 13)
+        .split(|i| {
+            Some(match i {
+                0..8 => "train",
+                12 => "dev",
+                _ => "test",
+            })
+        })
         .list("emo", |i| {
             Some(match i {
                 0 => strings(&["joy", "anger", "joy"]),
@@ -536,8 +543,9 @@ fn regression_gets_target_stats_and_no_vocabulary() {
 #[test]
 fn class_weights_balanced_and_explicit() {
     let root = tempfile::tempdir().unwrap();
-    let t = Table::new("a", 40)
-        .split(|_| Some("train"))
+    // 40 train rows and 4 dev rows (so no dev is carved out of train).
+    let t = Table::new("a", 44)
+        .split(|i| Some(if i < 40 { "train" } else { "dev" }))
         .class("sent", |i| {
             Some(if i % 4 == 0 { "rare" } else { "common" }.into())
         });
@@ -660,17 +668,18 @@ fn leakage_is_reported_and_dropped_from_the_evaluation_side() {
 fn features_are_ranked_by_mutual_information_and_selected() {
     let root = tempfile::tempdir().unwrap();
     // n_urls is the label itself; n_hashtags is independent of it;
-    // n_mentions is constant. Dataset b has only a token task.
-    let a = Table::new("a", 400)
-        .split(|_| Some("train"))
+    // n_mentions is constant. Dataset b has only a token task. Each brings
+    // a few dev rows, so train is exactly its train rows.
+    let a = Table::new("a", 404)
+        .split(|i| Some(if i < 400 { "train" } else { "dev" }))
         .class("sent", |i| Some(["pos", "neg"][i % 2].into()))
         .regression("score", |i| Some((i % 2) as f64 * 10.0 + (i % 3) as f64))
         .feature("n_urls", |i| (i % 2) as f32)
         .feature("n_hashtags", |i| ((i / 2) % 2) as f32)
         .feature("n_mentions", |_| 1.0)
         .feature("n_chars", |i| i as f32);
-    let b = Table::new("b", 10)
-        .split(|_| Some("train"))
+    let b = Table::new("b", 12)
+        .split(|i| Some(if i < 10 { "train" } else { "dev" }))
         .list("tags", |_| Some(strings(&["D", "N", "P", "N", "N"])));
     let clean = clean_dir(root.path(), &[a, b], "features");
     let cfg = |extra: &str| {
@@ -745,8 +754,8 @@ fn multilabel_information_is_the_mean_over_labels() {
     let root = tempfile::tempdir().unwrap();
     // n_urls decides `a` exactly; `b` is on every text (no information):
     // mean = ln 2 / 2.
-    let t = Table::new("m", 200)
-        .split(|_| Some("train"))
+    let t = Table::new("m", 202)
+        .split(|i| Some(if i < 200 { "train" } else { "dev" }))
         .list("emo", |i| {
             Some(if i % 2 == 0 {
                 strings(&["a", "b"])
@@ -822,4 +831,301 @@ fn summary_shows_tasks_leakage_and_features() {
     ] {
         assert!(text.contains(want), "`{want}` missing from:\n{text}");
     }
+}
+
+/// `[[datasets]]` with train and test files and no dev file.
+fn dataset_without_dev(name: &str) -> String {
+    format!(
+        "[[datasets]]\nname = \"{name}\"\nformat = \"jsonl\"\n\
+         files = {{ train = \"{name}_train.jsonl\", test = \"{name}_test.jsonl\" }}\n"
+    )
+}
+
+/// Dataset `c`: train and test rows (every fifth row is test), no dev;
+/// labels 3:1 (`common`, `rare`).
+fn train_and_test(name: &str, n: usize) -> Table {
+    Table::new(name, n)
+        .split(|i| Some(if i % 5 == 4 { "test" } else { "train" }))
+        .class("sent", |i| {
+            Some(if i % 4 == 0 { "rare" } else { "common" }.into())
+        })
+}
+
+/// `id -> split` of one dataset's rows.
+fn assignment_of(dir: &std::path::Path, dataset: &str) -> BTreeMap<String, String> {
+    let prefix = format!("{dataset}-");
+    assignment(dir)
+        .into_iter()
+        .filter(|(id, _)| id.starts_with(&prefix))
+        .collect()
+}
+
+#[test]
+fn train_and_test_without_dev_get_dev_carved_from_train() {
+    let root = tempfile::tempdir().unwrap();
+    // c: 400 rows, 320 train and 80 test, no dev. b: its own train and dev.
+    let b = two_datasets(0, false).pop().unwrap();
+    let clean = clean_dir(root.path(), &[train_and_test("c", 400), b], "carve");
+    let cfg = |extra: &str| {
+        config(&[
+            dataset_without_dev("c"),
+            dataset("b", true),
+            task("sent", "c", "classification", ""),
+            task("tags", "b", "tagging", ""),
+            extra.to_string(),
+        ])
+    };
+    let given: BTreeMap<String, &str> = (0..400)
+        .map(|i| (format!("c-{i}"), if i % 5 == 4 { "test" } else { "train" }))
+        .collect();
+
+    for (tag, extra, stratified) in [
+        ("plain", "", false),
+        ("strat", "[split]\nstratify = \"sent\"\n", true),
+    ] {
+        let out = root.path().join(tag);
+        run(&cfg(extra), &clean, &out, false).unwrap();
+        let got = assignment_of(&out, "c");
+        // No row lost; test untouched; dev comes from train only.
+        assert_eq!(got.len(), 400, "{tag}");
+        let count = |s: &str| got.values().filter(|v| *v == s).count();
+        let (train, dev, test) = (count("train"), count("dev"), count("test"));
+        assert_eq!(test, 80, "{tag}");
+        assert_eq!(train + dev, 320, "{tag}: train_before == train + dev");
+        for (id, split) in &got {
+            match given[id] {
+                "test" => assert_eq!(split, "test", "{tag}: {id}"),
+                _ => assert_ne!(split, "test", "{tag}: {id}"),
+            }
+        }
+        // Disjoint: every id sits in exactly one table.
+        let rows: usize = SPLITS.iter().map(|s| read(&out, s).height()).sum();
+        assert_eq!(rows, 400 + 9, "{tag}: an id in two tables");
+        // About 10% of 320.
+        assert!((20..=44).contains(&dev), "{tag}: dev {dev}");
+        if stratified {
+            // 3:1 in train before (240 common, 80 rare): exact per label.
+            assert_eq!(dev, 32, "{tag}");
+            let labels = strs(&read(&out, "dev"), &col::label("sent"));
+            let rare = labels
+                .iter()
+                .filter(|l| l.as_deref() == Some("rare"))
+                .count();
+            assert_eq!(rare, 8, "{tag}");
+        }
+
+        let r = read_report(&out).unwrap();
+        let c = &r.dev_from_train["c"];
+        assert_eq!((c.train_before, c.dev, c.train), (320, dev, train), "{tag}");
+        assert_eq!(c.fraction, 0.1);
+        assert_eq!(
+            c.stratified_by.as_deref(),
+            stratified.then_some("sent"),
+            "{tag}"
+        );
+        // b brought its own dev: not carved.
+        assert!(!r.dev_from_train.contains_key("b"), "{tag}");
+        assert_eq!(r.tasks["sent"].examples["dev"], dev);
+        assert_eq!(r.tasks["tags"].examples["dev"], 3);
+        let m = mtl_core::Manifest::read(&out).unwrap();
+        assert_eq!(m.rows["dev_from_train_c"], dev as u64);
+        let text = render_summary(&r);
+        let want = format!(
+            "dataset c: no dev split given; dev carved from train: {dev} of 320 rows \
+             (split.dev_from_train = 0.1{}), {train} left in train",
+            if stratified {
+                ", stratified by sent"
+            } else {
+                ""
+            }
+        );
+        assert!(text.contains(&want), "`{want}` missing from:\n{text}");
+        assert!(!text.contains("dataset b:"), "{text}");
+
+        // The same input gives the same carve.
+        let again = root.path().join(format!("{tag}-again"));
+        run(&cfg(extra), &clean, &again, false).unwrap();
+        assert_eq!(assignment_of(&again, "c"), got, "{tag}");
+    }
+
+    // Without stratification the hash alone decides: more train rows move
+    // no existing row.
+    let bigger = clean_dir(root.path(), &[train_and_test("c", 800)], "carve-big");
+    let out = root.path().join("big");
+    run(
+        &config(&[
+            dataset_without_dev("c"),
+            task("sent", "c", "classification", ""),
+        ]),
+        &bigger,
+        &out,
+        false,
+    )
+    .unwrap();
+    let big = assignment_of(&out, "c");
+    for (id, split) in assignment_of(&root.path().join("plain"), "c") {
+        assert_eq!(big[&id], split, "{id} moved");
+    }
+
+    // The fraction is the setting's.
+    let out = root.path().join("wide");
+    run(&cfg("[split]\ndev_from_train = 0.4\n"), &clean, &out, false).unwrap();
+    let r = read_report(&out).unwrap();
+    let c = &r.dev_from_train["c"];
+    assert!((100..=156).contains(&c.dev), "{c:?}");
+    assert_eq!(c.train + c.dev, 320);
+}
+
+#[test]
+fn carved_dev_keeps_groups_whole() {
+    let root = tempfile::tempdir().unwrap();
+    // 60 documents of 5 sentences; documents 48.. are test. A few train
+    // rows have no group (their id is their key).
+    let t = Table::new("c", 300)
+        .split(|i| Some(if i >= 240 { "test" } else { "train" }))
+        .groups(|i| (i % 7 != 3).then(|| format!("doc{}", i / 5)))
+        .class("sent", |i| Some(["pos", "neg", "neu"][i % 3].into()));
+    let clean = clean_dir(root.path(), &[t], "carve-groups");
+    let out = root.path().join("split");
+    // Stratification must not break groups either.
+    let cfg = config(&[
+        dataset_without_dev("c"),
+        task("sent", "c", "classification", ""),
+        "[split]\nstratify = \"sent\"\ndev_from_train = 0.25\n".into(),
+    ]);
+    run(&cfg, &clean, &out, false).unwrap();
+    let mut group_splits: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut per_split = BTreeMap::new();
+    for s in SPLITS {
+        let df = read(&out, s);
+        *per_split.entry(s).or_insert(0) += df.height();
+        for g in strs(&df, col::GROUP).into_iter().flatten() {
+            group_splits.entry(g).or_default().insert(s.into());
+        }
+    }
+    assert_eq!(group_splits.len(), 60);
+    for (g, splits) in &group_splits {
+        assert_eq!(splits.len(), 1, "{g} is in {splits:?}");
+    }
+    let dev_groups = group_splits.values().filter(|s| s.contains("dev")).count();
+    assert!(dev_groups > 0, "no document reached dev");
+    assert_eq!(per_split["test"], 60);
+    assert_eq!(per_split["train"] + per_split["dev"], 240);
+    let c = &read_report(&out).unwrap().dev_from_train["c"];
+    assert_eq!((c.train_before, c.dev), (240, per_split["dev"]));
+}
+
+#[test]
+fn a_single_train_group_is_not_divided() {
+    let root = tempfile::tempdir().unwrap();
+    let t = Table::new("c", 10)
+        .split(|i| Some(if i < 8 { "train" } else { "test" }))
+        .groups(|_| Some("doc".into()))
+        .class("sent", |i| Some(["pos", "neg"][i % 2].into()));
+    let clean = clean_dir(root.path(), &[t], "carve-one");
+    let out = root.path().join("split");
+    let cfg = config(&[
+        dataset_without_dev("c"),
+        task("sent", "c", "classification", ""),
+        "[split]\ndev_from_train = 0.5\n".into(),
+    ]);
+    run(&cfg, &clean, &out, false).unwrap();
+    let r = read_report(&out).unwrap();
+    assert_eq!((r.rows["train"], r.rows["dev"], r.rows["test"]), (8, 0, 2));
+    let c = &r.dev_from_train["c"];
+    assert_eq!((c.train_before, c.dev, c.train), (8, 0, 8));
+    let text = render_summary(&r);
+    assert!(
+        text.contains("dataset c: no dev split given, and its 8 train row(s) form one group"),
+        "{text}"
+    );
+}
+
+#[test]
+fn datasets_with_their_own_dev_or_no_splits_are_untouched() {
+    let root = tempfile::tempdir().unwrap();
+    // a: split by hash; b: its own train and dev; o: its own train, dev and
+    // test.
+    let mut tables = two_datasets(300, false);
+    tables.push(
+        Table::new("o", 50)
+            .split(|i| Some(["train", "train", "train", "dev", "test"][i % 5]))
+            .class("topic", |i| Some(["x", "y"][i % 2].into())),
+    );
+    let clean = clean_dir(root.path(), &tables, "own-dev");
+    let cfg = |extra: &str| {
+        config(&[
+            dataset("a", false),
+            dataset("b", true),
+            dataset("o", true),
+            task("sent", "a", "classification", ""),
+            task("tags", "b", "tagging", ""),
+            task("topic", "o", "classification", ""),
+            extra.to_string(),
+        ])
+    };
+    let (small, wide) = (root.path().join("small"), root.path().join("wide"));
+    run(
+        &cfg("[split]\ndev_from_train = 0.05\n"),
+        &clean,
+        &small,
+        false,
+    )
+    .unwrap();
+    run(
+        &cfg("[split]\ndev_from_train = 0.5\n"),
+        &clean,
+        &wide,
+        false,
+    )
+    .unwrap();
+    let (a, b) = (assignment(&small), assignment(&wide));
+    assert_eq!(a.len(), 300 + 9 + 50);
+    assert_eq!(a, b, "the setting moved a row");
+    for i in 0..9 {
+        let want = if i < 6 { "train" } else { "dev" };
+        assert_eq!(a[&format!("b-{i}")], want);
+    }
+    for i in 0..50 {
+        let want = ["train", "train", "train", "dev", "test"][i % 5];
+        assert_eq!(a[&format!("o-{i}")], want);
+    }
+    for dir in [&small, &wide] {
+        assert!(read_report(dir).unwrap().dev_from_train.is_empty());
+        let text = render_summary(&read_report(dir).unwrap());
+        assert!(!text.contains("carved"), "{text}");
+    }
+}
+
+#[test]
+fn dev_from_train_must_be_a_fraction_up_to_one_half() {
+    let parse = |v: &str| {
+        mtl_core::PipelineConfig::from_toml_str(
+            &format!(
+                "{HEADER}{}{}[split]\ndev_from_train = {v}\n",
+                dataset_without_dev("c"),
+                task("sent", "c", "classification", "")
+            ),
+            std::path::Path::new("t.toml"),
+        )
+    };
+    for bad in ["0", "0.0", "-0.1", "0.51", "1", "1.0", "nan", "inf"] {
+        let err = parse(bad).unwrap_err().to_string();
+        assert!(
+            err.contains("split.dev_from_train") && err.contains("(0, 0.5]"),
+            "{bad}: {err}"
+        );
+    }
+    for good in ["0.5", "0.1", "0.001"] {
+        let cfg = parse(good).unwrap();
+        assert_eq!(cfg.split.dev_from_train, good.parse::<f64>().unwrap());
+    }
+    let default = config(&[
+        dataset_without_dev("c"),
+        task("sent", "c", "classification", ""),
+    ]);
+    assert_eq!(default.split.dev_from_train, 0.1);
+    // A string is a type error that names the key too.
+    let err = parse("\"ten percent\"").unwrap_err().to_string();
+    assert!(err.contains("dev_from_train"), "{err}");
 }

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use candle_core::Device;
 use mtl_core::{FeatureSet, TaskKind};
 use mtl_model::{Batch, ModelSpec, Targets};
+use rand::Rng;
+use rand::rngs::StdRng;
 
 use crate::data::{Example, RowTarget, WordChars};
 use crate::error::Result;
@@ -25,13 +27,82 @@ pub fn batch_rows(
         .iter()
         .map(|&i| examples[i].input_ids.as_slice())
         .collect();
-    let mut batch = Batch::padded(&rows, pad_to, device)?;
+    batch_of(examples, idx, &rows, features, pad_to, device)
+}
+
+/// `train.word_dropout`: which id replaces a dropped sub-token, and which
+/// ids are never dropped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WordDropout {
+    pub p: f64,
+    pub unk: u32,
+    /// The tokenizer's special tokens (`[CLS]`, `[SEP]`, padding, …).
+    pub specials: Vec<u32>,
+}
+
+impl WordDropout {
+    /// `ids` with each non-special id replaced by `unk` with probability
+    /// `p`, drawn from `rng`.
+    pub fn apply(&self, ids: &[u32], rng: &mut impl Rng) -> Vec<u32> {
+        ids.iter()
+            .map(|&id| {
+                if !self.specials.contains(&id) && rng.random::<f64>() < self.p {
+                    self.unk
+                } else {
+                    id
+                }
+            })
+            .collect()
+    }
+}
+
+/// [`batch_rows`] for a training step: with `drop`, each row's sub-tokens
+/// go through [`WordDropout::apply`] first.
+pub fn training_batch(
+    examples: &[Example],
+    idx: &[usize],
+    features: &FeatureSet,
+    pad_to: Option<usize>,
+    device: &Device,
+    drop: Option<(&WordDropout, &mut StdRng)>,
+) -> Result<Batch> {
+    let Some((drop, rng)) = drop else {
+        return batch_rows(examples, idx, features, pad_to, device);
+    };
+    let dropped: Vec<Vec<u32>> = idx
+        .iter()
+        .map(|&i| drop.apply(&examples[i].input_ids, rng))
+        .collect();
+    let rows: Vec<&[u32]> = dropped.iter().map(Vec::as_slice).collect();
+    batch_of(examples, idx, &rows, features, pad_to, device)
+}
+
+/// The batch of `rows` (the ids of rows `idx`), with their side inputs
+/// and characters.
+fn batch_of(
+    examples: &[Example],
+    idx: &[usize],
+    rows: &[&[u32]],
+    features: &FeatureSet,
+    pad_to: Option<usize>,
+    device: &Device,
+) -> Result<Batch> {
+    let mut batch = Batch::padded(rows, pad_to, device)?;
     if !features.used().is_empty() {
         let values: Vec<&BTreeMap<String, f32>> =
             idx.iter().map(|&i| &examples[i].features).collect();
         batch = batch.with_features(features, &values)?;
     }
     let chars: Option<Vec<&WordChars>> = idx.iter().map(|&i| examples[i].chars.as_ref()).collect();
+    let word_ids: Option<Vec<&[i32]>> = idx
+        .iter()
+        .map(|&i| examples[i].word_ids.as_deref())
+        .collect();
+    if chars.is_none()
+        && let Some(word_ids) = word_ids
+    {
+        batch = batch.with_word_ids(&word_ids)?;
+    }
     if let Some(chars) = chars {
         let word_ids: Vec<&[i32]> = chars.iter().map(|c| c.word_ids.as_slice()).collect();
         let char_ids: Vec<&[Vec<u32>]> = chars.iter().map(|c| c.char_ids.as_slice()).collect();
@@ -161,6 +232,7 @@ mod tests {
             input_ids: ids,
             targets: BTreeMap::new(),
             features: BTreeMap::new(),
+            word_ids: None,
             chars: None,
         };
         let data = [ex(vec![1, 2]), ex(vec![3, 4, 5])];
@@ -174,11 +246,81 @@ mod tests {
     }
 
     #[test]
+    fn word_dropout_replaces_about_p_of_the_words_and_never_a_special() {
+        use rand::SeedableRng;
+        let drop = WordDropout {
+            p: 0.25,
+            unk: 1,
+            specials: vec![0, 2, 3],
+        };
+        // [CLS] w w … w [SEP], 10,000 words.
+        let mut ids = vec![2u32];
+        ids.extend((0..10_000).map(|i| 10 + i % 50));
+        ids.push(3);
+        let mut rng = StdRng::seed_from_u64(7);
+        let out = drop.apply(&ids, &mut rng);
+        assert_eq!((out[0], out[out.len() - 1]), (2, 3), "specials stay");
+        let dropped = out.iter().filter(|&&id| id == 1).count();
+        assert!((2_300..2_700).contains(&dropped), "{dropped} of 10,000");
+        for (a, b) in ids.iter().zip(&out) {
+            assert!(a == b || *b == 1);
+        }
+        // The same generator state drops the same words.
+        assert_eq!(out, drop.apply(&ids, &mut StdRng::seed_from_u64(7)));
+        // A training batch carries the dropped ids; without dropout, the
+        // rows as they are.
+        let data = [Example {
+            input_ids: ids.clone(),
+            targets: BTreeMap::new(),
+            features: BTreeMap::new(),
+            word_ids: None,
+            chars: None,
+        }];
+        let fs = FeatureSet::default();
+        let mut rng = StdRng::seed_from_u64(7);
+        let b = training_batch(
+            &data,
+            &[0],
+            &fs,
+            None,
+            &Device::Cpu,
+            Some((&drop, &mut rng)),
+        )
+        .unwrap();
+        assert_eq!(b.input_ids.to_vec2::<u32>().unwrap()[0], out);
+        let b = training_batch(&data, &[0], &fs, None, &Device::Cpu, None).unwrap();
+        assert_eq!(b.input_ids.to_vec2::<u32>().unwrap()[0], ids);
+    }
+
+    #[test]
+    fn rows_with_word_ids_give_the_crf_its_word_starts() {
+        let ex = |ids: Vec<u32>, word_ids: Option<Vec<i32>>| Example {
+            input_ids: ids,
+            targets: BTreeMap::new(),
+            features: BTreeMap::new(),
+            word_ids,
+            chars: None,
+        };
+        let data = [
+            ex(vec![2, 7, 8, 9, 3], Some(vec![-1, 0, 0, 1, -1])),
+            ex(vec![2, 5, 3], Some(vec![-1, 0, -1])),
+            ex(vec![2, 5, 3], None),
+        ];
+        let fs = FeatureSet::default();
+        let b = batch_rows(&data, &[0, 1], &fs, None, &Device::Cpu).unwrap();
+        assert_eq!(b.word_starts, Some(vec![vec![1, 3], vec![1]]));
+        // A row without word ids (a hand-built table): no word starts.
+        let b = batch_rows(&data, &[0, 2], &fs, None, &Device::Cpu).unwrap();
+        assert_eq!(b.word_starts, None);
+    }
+
+    #[test]
     fn rows_with_characters_give_a_batch_with_characters() {
         let ex = |ids: Vec<u32>, word_ids: Vec<i32>, char_ids: Vec<Vec<u32>>| Example {
             input_ids: ids,
             targets: BTreeMap::new(),
             features: BTreeMap::new(),
+            word_ids: None,
             chars: Some(WordChars { word_ids, char_ids }),
         };
         let data = [

@@ -31,6 +31,10 @@ pub struct Example {
     pub targets: BTreeMap<String, RowTarget>,
     /// Raw values of the features some head takes (`feat_<name>`).
     pub features: BTreeMap<String, f32>,
+    /// The word of each sub-token (`word_ids`; -1 = special token), when
+    /// the table has them: the CRF's chain runs over each word's first
+    /// sub-token.
+    pub word_ids: Option<Vec<i32>>,
     /// The row's characters, from a table with `char_ids`.
     pub chars: Option<WordChars>,
 }
@@ -99,6 +103,7 @@ pub fn load(path: &Path, labels: &LabelSet, features: &[&str]) -> Result<Vec<Exa
             input_ids: ids,
             targets: BTreeMap::new(),
             features: BTreeMap::new(),
+            word_ids: None,
             chars: None,
         });
     }
@@ -106,6 +111,30 @@ pub fn load(path: &Path, labels: &LabelSet, features: &[&str]) -> Result<Vec<Exa
         path: path.to_path_buf(),
         message: format!("row {row}: {message}"),
     };
+    if let Ok(c) = df.column(col::WORD_IDS) {
+        for (row, (ex, w)) in out
+            .iter_mut()
+            .zip(c.list().map_err(err)?.series_iter())
+            .enumerate()
+        {
+            let w: Vec<i32> = match w {
+                Some(w) => w
+                    .i32()
+                    .map_err(err)?
+                    .iter()
+                    .map(|v| v.unwrap_or(-1))
+                    .collect(),
+                None => continue,
+            };
+            if w.len() != ex.input_ids.len() {
+                return Err(data_err(
+                    row,
+                    format!("{} word ids for {} sub-tokens", w.len(), ex.input_ids.len()),
+                ));
+            }
+            ex.word_ids = Some(w);
+        }
+    }
     if df.column(col::CHAR_IDS).is_ok() {
         let chars = word_chars(&df, path, out.iter().map(|ex| ex.input_ids.len()))?;
         for (ex, c) in out.iter_mut().zip(chars) {

@@ -11,7 +11,9 @@
 //! rates on a linear or cosine schedule (`optim`), batches bounded by
 //! `max_tokens` and padded to `pad_to` (`batching`), evaluation on dev every
 //! `eval_every` steps with model selection and early stopping on the mean
-//! dev score ([`score`]), and checkpoints for `--resume` (`checkpoint`: in
+//! of each task's headline metric on dev ([`score`], computed by
+//! `mtl-metrics` as eval computes it; without dev rows the last weights are
+//! kept), and checkpoints for `--resume` (`checkpoint`: in
 //! `<out>.checkpoint/`, beside the stage folder). The loop itself is
 //! `trainer`; the progress bar and peak memory are in `progress` and
 //! `report`. After training, each multilabel label's decision threshold is
@@ -19,7 +21,7 @@
 //! `train.tune_thresholds`). It runs on the CPU or, built with the `cuda`
 //! feature, a GPU ([`RunOptions::device`]).
 //!
-//! It never scores with official metrics (that is eval's job) and never
+//! It never writes the official scores (that is eval's job) and never
 //! touches raw text: it reads only the tokenize stage's artifacts
 //! (`{train,dev}.parquet`, `labels.json`, `tokenizer.json`, and
 //! `features.json` when present; without it no head takes side inputs).
@@ -57,7 +59,7 @@ pub use error::{Error, Result};
 pub use report::TrainReport;
 
 /// Bumped when train's output changes for the same input.
-pub const STAGE_VERSION: u32 = 5;
+pub const STAGE_VERSION: u32 = 6;
 
 /// How the stage runs, besides the config.
 #[derive(Debug, Clone, Copy, Default)]
@@ -162,6 +164,8 @@ pub fn run_with(
     };
     let staging = StagingDir::begin(out_dir)?;
     let t_train = Instant::now();
+    let selections = score::selections(cfg, &labels)?;
+    let word_dropout = word_dropout(cfg, &tokenizer)?;
     let setup = Setup {
         spec: &spec,
         features: &features,
@@ -169,6 +173,8 @@ pub fn run_with(
         pad_to: cfg.tokenize.pad_to,
         pretrained: pretrained.as_deref(),
         device: &device,
+        selections: &selections,
+        word_dropout,
     };
     let checkpoint_dir = checkpoint::dir_for(out_dir);
     let (mut report, varmap) = trainer::fit(
@@ -409,6 +415,42 @@ pub struct Setup<'a> {
     pub pretrained: Option<&'a Path>,
     /// Where the model and every batch live.
     pub device: &'a candle_core::Device,
+    /// Each task's headline on dev, which selects the kept weights and
+    /// drives `patience`; a task left out uses its kind's default.
+    pub selections: &'a BTreeMap<String, score::Selection>,
+    /// `train.word_dropout`, when on.
+    pub word_dropout: Option<batching::WordDropout>,
+}
+
+/// `train.word_dropout` over the tokenizer at `path`: its unknown token
+/// (`tokenize.special_tokens.unk`) replaces dropped sub-tokens, and its
+/// special tokens are never dropped.
+fn word_dropout(cfg: &PipelineConfig, path: &Path) -> Result<Option<batching::WordDropout>> {
+    let p = cfg.train.word_dropout;
+    if p <= 0.0 {
+        return Ok(None);
+    }
+    let err = |message: String| Error::Data {
+        path: path.to_path_buf(),
+        message,
+    };
+    let tok = tokenizers::Tokenizer::from_file(path)
+        .map_err(|e| err(format!("cannot read the tokenizer: {e}")))?;
+    let unk_name = &cfg.tokenize.special_tokens.unk;
+    let unk = tok.token_to_id(unk_name).ok_or_else(|| {
+        err(format!(
+            "train.word_dropout needs the unknown token `{unk_name}` \
+             (tokenize.special_tokens.unk), which this tokenizer does not have"
+        ))
+    })?;
+    let mut specials: Vec<u32> = tok
+        .get_added_tokens_decoder()
+        .into_iter()
+        .filter(|(_, t)| t.special)
+        .map(|(id, _)| id)
+        .collect();
+    specials.sort_unstable();
+    Ok(Some(batching::WordDropout { p, unk, specials }))
 }
 
 #[cfg(test)]
@@ -443,6 +485,7 @@ mod tests {
                     input_ids: ids,
                     targets,
                     features: BTreeMap::new(),
+                    word_ids: None,
                     chars: None,
                 }
             })
@@ -521,6 +564,17 @@ learning_rate = 0.01
             checkpoint: Option<bool>,
             poison_at: Option<usize>,
         ) -> Result<(TrainReport, VarMap)> {
+            self.fit_on(cfg, checkpoint, poison_at, &synthetic(80, 2))
+        }
+
+        /// [`Run::fit`] selecting on `dev`.
+        fn fit_on(
+            &self,
+            cfg: &PipelineConfig,
+            checkpoint: Option<bool>,
+            poison_at: Option<usize>,
+            dev: &[Example],
+        ) -> Result<(TrainReport, VarMap)> {
             let spec = spec();
             let setup = Setup {
                 spec: &spec,
@@ -529,6 +583,13 @@ learning_rate = 0.01
                 pad_to: cfg.tokenize.pad_to,
                 pretrained: None,
                 device: &candle_core::Device::Cpu,
+                selections: &BTreeMap::new(),
+                // The synthetic rows use ids 2..12: 1 is free for unknown.
+                word_dropout: (cfg.train.word_dropout > 0.0).then(|| batching::WordDropout {
+                    p: cfg.train.word_dropout,
+                    unk: 1,
+                    specials: vec![0],
+                }),
             };
             let save = |dir: &Path, vm: &VarMap| -> Result<()> {
                 std::fs::create_dir_all(dir).unwrap();
@@ -539,7 +600,7 @@ learning_rate = 0.01
                 cfg,
                 &setup,
                 &synthetic(320, 1),
-                &synthetic(80, 2),
+                dev,
                 FitOptions {
                     log_path: self.log(),
                     checkpoint: checkpoint.map(|resume| Checkpointing {
@@ -684,6 +745,50 @@ learning_rate = 0.01
                 .iter()
                 .any(|(k, w)| k.starts_with("encoder.") && w != &before[k])
         );
+    }
+
+    #[test]
+    fn without_dev_rows_the_last_weights_are_kept_and_training_rows_never_select() {
+        let mut cfg = config();
+        cfg.train.patience = Some(1);
+        let run = Run::new();
+        let (report, varmap) = run.fit_on(&cfg, Some(false), None, &[]).unwrap();
+        assert_eq!(report.best_dev_mean, None);
+        assert!(report.best_dev_score.is_empty(), "{report:?}");
+        assert!(report.selected_on.starts_with("none"), "{report:?}");
+        assert_eq!(report.best_step, report.steps);
+        assert_eq!(report.evaluations, 0);
+        assert!(!report.stopped_early, "patience needs dev rows");
+        assert!(
+            log_lines(&run).iter().all(|l| l.get("dev_score").is_none()),
+            "no line may report a dev score"
+        );
+        // The kept weights are the last ones: the checkpoint written after
+        // the last step holds exactly the returned weights.
+        let path = run
+            .ck
+            .join(checkpoint::MODEL)
+            .join(mtl_model::bundle::WEIGHTS);
+        let saved = candle_core::safetensors::load(&path, &candle_core::Device::Cpu).unwrap();
+        let last = weights(&varmap);
+        assert!(!last.is_empty());
+        for (k, w) in &last {
+            let s = saved[k].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert_eq!(&s, w, "{k}");
+        }
+    }
+
+    #[test]
+    fn word_dropout_changes_the_updates_and_still_learns() {
+        let plain = weights(&Run::new().fit(&config(), None, None).unwrap().1);
+        let mut cfg = config();
+        cfg.train.word_dropout = 0.1;
+        let (report, vm) = Run::new().fit(&cfg, None, None).unwrap();
+        assert_ne!(weights(&vm), plain, "word dropout had no effect");
+        assert!(report.best_dev_score["odd"] > 0.9, "{report:?}");
+        // Reproducible like every other draw.
+        let again = weights(&Run::new().fit(&cfg, None, None).unwrap().1);
+        assert_eq!(weights(&vm), again);
     }
 
     #[test]

@@ -13,12 +13,16 @@ pub struct TrainReport {
     pub steps_per_epoch: usize,
     pub best_epoch: usize,
     pub best_step: usize,
-    /// Per task, the selection score of the best evaluation (on dev, or on
-    /// train without dev rows); which score is in `dev_metric`.
+    /// Per task, its headline on dev at the best evaluation (empty without
+    /// dev rows); which headline is in `dev_metric`.
     pub best_dev_score: BTreeMap<String, f64>,
-    /// Their mean: what model selection and early stopping compare.
-    pub best_dev_mean: f64,
-    /// Per task, the name of its selection score ([`crate::score::metric`]).
+    /// Their mean, lower-is-better headlines negated: what model selection
+    /// and early stopping compare. `None` without dev rows.
+    pub best_dev_mean: Option<f64>,
+    /// What chose the weights: `dev`, or none (no dev rows: the last
+    /// weights).
+    pub selected_on: String,
+    /// Per task, the name of its headline ([`crate::score`]).
     pub dev_metric: BTreeMap<String, String>,
     pub evaluations: usize,
     /// `train.patience` evaluations passed without a better dev mean.

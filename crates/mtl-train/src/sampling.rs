@@ -302,6 +302,7 @@ mod tests {
                 .map(|t| (t.to_string(), RowTarget::Sentence(0)))
                 .collect::<BTreeMap<_, _>>(),
             features: BTreeMap::new(),
+            word_ids: None,
             chars: None,
         }
     }

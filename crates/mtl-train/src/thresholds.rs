@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 
 use candle_core::Device;
 use mtl_core::{FeatureSet, LabelSet, TaskKind};
+use mtl_metrics::headline::{Examples, Headline};
 use mtl_model::{MultiTaskModel, TaskOutput, Thresholds};
 use serde::Serialize;
 
@@ -80,11 +81,6 @@ impl Counts {
     fn f1_fraction(self) -> (u64, u64) {
         (2 * self.tp, 2 * self.tp + self.fp + self.fn_)
     }
-
-    fn f1(self) -> f64 {
-        let (n, d) = self.f1_fraction();
-        if d == 0 { 0.0 } else { n as f64 / d as f64 }
-    }
 }
 
 fn counts(rows: &DevRows, label: usize, threshold: f32) -> Counts {
@@ -140,27 +136,27 @@ pub fn choose(rows: &DevRows, n_labels: usize) -> Vec<(f32, bool)> {
         .collect()
 }
 
-/// Micro- and macro-F1 of `rows` with one threshold per label.
+/// Micro- and macro-F1 of `rows` with one threshold per label, computed
+/// by `mtl-metrics` as eval computes them.
 pub fn dev_f1(rows: &DevRows, thresholds: &[f32]) -> DevF1 {
-    let mut total = Counts::default();
-    let (mut macro_sum, mut present) = (0.0, 0usize);
-    for (label, &t) in thresholds.iter().enumerate() {
-        let c = counts(rows, label, t);
-        total.tp += c.tp;
-        total.fp += c.fp;
-        total.fn_ += c.fn_;
-        if c.tp + c.fp + c.fn_ > 0 {
-            macro_sum += c.f1();
-            present += 1;
-        }
-    }
+    let gold: Vec<Vec<usize>> = rows
+        .gold
+        .iter()
+        .map(|g| g.iter().map(|&l| l as usize).collect())
+        .collect();
+    let pred: Vec<Vec<usize>> = rows
+        .probs
+        .iter()
+        .map(|p| {
+            (0..thresholds.len())
+                .filter(|&l| p.get(l).is_some_and(|&v| v >= thresholds[l]))
+                .collect()
+        })
+        .collect();
+    let examples = Examples::sets(&gold, &pred, thresholds.len());
     DevF1 {
-        micro_f1: total.f1(),
-        macro_f1: if present == 0 {
-            0.0
-        } else {
-            macro_sum / present as f64
-        },
+        micro_f1: examples.score(&Headline::MicroF1),
+        macro_f1: examples.score(&Headline::MacroF1),
     }
 }
 

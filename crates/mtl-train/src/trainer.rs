@@ -2,7 +2,10 @@
 //! project conflicting task gradients, clip, step AdamW on the schedule,
 //! evaluate on dev every `eval_every` steps (default: each epoch), keep the
 //! best weights, stop early after `patience` evaluations without a better
-//! dev average, and checkpoint at each evaluation.
+//! dev average, and checkpoint at each evaluation. Dev is scored on each
+//! task's headline metric ([`crate::score`]). Without dev rows nothing is
+//! selected: the last weights are kept, and the run says so. Training rows
+//! never choose weights.
 //!
 //! Reproducibility: every random draw of step `s` (task choice and
 //! shuffles, dropout masks, PCGrad's task order) comes from its own
@@ -42,6 +45,7 @@ use crate::{Setup, pcgrad};
 const RNG_SAMPLE: u64 = 1;
 const RNG_DROPOUT: u64 = 2;
 const RNG_PCGRAD: u64 = 3;
+const RNG_WORD_DROPOUT: u64 = 4;
 
 /// Version of `state.json`'s layout.
 const STATE_FORMAT: u32 = 1;
@@ -156,8 +160,9 @@ struct Trainer<'a> {
     best_weights: Option<Vec<Tensor>>,
 }
 
-/// Trains on `train`, selects on `dev` (on `train` when `dev` is empty) and
-/// returns the report with the model's variables set to the best weights.
+/// Trains on `train`, selects on `dev` and returns the report with the
+/// model's variables set to the best weights (the last ones when `dev` is
+/// empty).
 pub fn fit(
     cfg: &PipelineConfig,
     setup: &Setup,
@@ -182,7 +187,13 @@ pub fn fit(
     let session_start = Instant::now();
     let seconds_before = t.c.seconds;
     let steps_per_epoch = t.sampler.steps_per_epoch();
-    let select_on = if dev.is_empty() { train } else { dev };
+    let has_dev = !dev.is_empty();
+    if !has_dev {
+        progress.line(
+            "  no dev rows: the last weights are kept (nothing to select on; train.patience \
+             has no effect)",
+        );
+    }
 
     while t.c.step < t.total_steps && !t.c.stopped_early {
         if t.c.in_epoch == 0 {
@@ -268,19 +279,22 @@ pub fn fit(
         if !evaluate {
             continue;
         }
-        let (scores, mean, better) = t.evaluate(select_on, epoch)?;
+        if !has_dev {
+            if let Some(ck) = &opts.checkpoint {
+                log.flush()?;
+                t.c.seconds = seconds_before + session_start.elapsed().as_secs_f64();
+                t.write_checkpoint(ck, &opts.log_path)?;
+            }
+            continue;
+        }
+        let (scores, mean, better) = t.evaluate(dev, epoch)?;
         let seconds = seconds_before + session_start.elapsed().as_secs_f64();
         let train_loss = if epoch_done {
             t.c.last_epoch_loss
         } else {
             (t.c.epoch_loss_sum / t.c.epoch_loss_steps.max(1) as f64) as f32
         };
-        let metric_of = |task: &str| {
-            setup
-                .spec
-                .head(task)
-                .map_or("score", |h| score::metric(h.kind))
-        };
+        let metric_of = |task: &str| headline_name(setup, task);
         progress.line(&format!(
             "  epoch {epoch:>3}  step {:>5}/{}  loss {train_loss:.4}  dev {}{}  {:.0} tok/s",
             t.c.step,
@@ -318,10 +332,19 @@ pub fn fit(
     log.flush()?;
     progress.finish();
     let seconds = seconds_before + session_start.elapsed().as_secs_f64();
-    let best =
-        t.c.best
-            .clone()
-            .ok_or_else(|| Error::Empty("no training step ran".into()))?;
+    if t.c.step == 0 {
+        return Err(Error::Empty("no training step ran".into()));
+    }
+    let best = match t.c.best.clone() {
+        Some(best) => best,
+        None if !has_dev => Best {
+            mean: f64::NAN,
+            step: t.c.step,
+            epoch: t.c.epoch - usize::from(t.c.in_epoch == 0),
+            scores: BTreeMap::new(),
+        },
+        None => return Err(Error::Empty("no evaluation ran".into())),
+    };
     if let Some(w) = &t.best_weights {
         for (p, w) in t.opt.params()[..t.n_model].iter().zip(w) {
             p.var.set(w)?;
@@ -343,12 +366,17 @@ pub fn fit(
         best_epoch: best.epoch,
         best_step: best.step,
         best_dev_score: best.scores,
-        best_dev_mean: best.mean,
+        best_dev_mean: has_dev.then_some(best.mean),
+        selected_on: if has_dev {
+            "dev".into()
+        } else {
+            "none: no dev rows, the last weights are kept".into()
+        },
         dev_metric: setup
             .spec
             .tasks
             .iter()
-            .map(|h| (h.name.clone(), score::metric(h.kind).to_string()))
+            .map(|h| (h.name.clone(), headline_name(setup, &h.name)))
             .collect(),
         evaluations: t.c.evaluations,
         stopped_early: t.c.stopped_early,
@@ -372,6 +400,16 @@ pub fn fit(
         thresholds: BTreeMap::new(),
     };
     Ok((report, t.varmap))
+}
+
+/// The name of `task`'s selection headline, as eval names it.
+fn headline_name(setup: &Setup, task: &str) -> String {
+    match setup.selections.get(task) {
+        Some(s) => s.headline.name(),
+        None => setup.spec.head(task).map_or("score".into(), |h| {
+            mtl_metrics::headline::known_names(h.kind)[0].to_string()
+        }),
+    }
 }
 
 fn scalar(v: &Var) -> Result<f64> {
@@ -462,11 +500,12 @@ impl<'a> Trainer<'a> {
             &self.model,
             self.setup.features,
             select_on,
+            self.setup.selections,
             64,
             self.setup.pad_to,
             &self.device,
         )?;
-        let mean = scores.values().sum::<f64>() / scores.len().max(1) as f64;
+        let mean = score::selection_mean(&scores, self.setup.selections);
         self.c.evaluations += 1;
         let better = self.c.best.as_ref().is_none_or(|b| mean > b.mean);
         if better {
@@ -553,18 +592,20 @@ impl<'a> Trainer<'a> {
         );
         let mut dropout = step_rng(seed, step, RNG_DROPOUT);
         let mut pc_rng = step_rng(seed, step, RNG_PCGRAD);
+        let mut word_rng = step_rng(seed, step, RNG_WORD_DROPOUT);
         let mut total: Grads = vec![None; self.opt.params().len()];
         let mut parts: BTreeMap<String, (f64, f64)> = BTreeMap::new();
         let mut objective = 0f64;
         let (mut tokens, mut projections) = (0, 0);
         for chunk in &chunks {
             let share = chunk.len() as f64 / idx.len() as f64;
-            let batch = batching::batch_rows(
+            let batch = batching::training_batch(
                 train,
                 chunk,
                 self.setup.features,
                 self.setup.pad_to,
                 &self.device,
+                self.setup.word_dropout.as_ref().map(|d| (d, &mut word_rng)),
             )?;
             tokens += batch.lengths.iter().sum::<usize>();
             let targets = batching::targets(train, chunk, self.setup.spec, &batch);

@@ -271,7 +271,7 @@ fn trains_new_kinds_with_side_inputs_and_writes_a_bundle_that_predicts_them() {
     let best = &report["best_dev_score"];
     assert_eq!(report["dev_metric"]["topics"], "micro_f1");
     assert_eq!(report["dev_metric"]["score"], "pearson");
-    assert_eq!(report["dev_metric"]["sent"], "accuracy");
+    assert_eq!(report["dev_metric"]["sent"], "macro_f1");
     assert!(best["score"].as_f64().unwrap() > 0.9, "{report}");
     assert!(best["topics"].as_f64().unwrap() > 0.85, "{report}");
     assert!(best["sent"].as_f64().unwrap() > 0.9, "{report}");

@@ -8,13 +8,16 @@
 //! `bench/out/clean/results.json`, and the peers' virtual environment in
 //! `bench/out/venv/`. It never asserts on speed: it measures and reports.
 //!
-//! `cargo xtask bench tokenize` lives in [`tokenize`] and `cargo xtask
-//! bench train` in [`train`]; they share the measuring ([`measure`]), the
+//! `cargo xtask bench tokenize` lives in [`tokenize`], `cargo xtask
+//! bench train` in [`train`] and `cargo xtask bench quality` (the scores
+//! of the real pipelines beside published ones and peers) in [`quality`];
+//! they share the measuring ([`measure`]), the
 //! venv, the peer invocation and the plumbing below (building the stages,
 //! rewriting and preparing a pipeline), and the tables ([`results`]).
 
 pub mod generate;
 pub mod measure;
+pub mod quality;
 pub mod results;
 pub mod tokenize;
 pub mod train;

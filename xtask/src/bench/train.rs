@@ -304,8 +304,15 @@ pub fn bench_config(
     epochs: usize,
 ) -> Result<String> {
     let epochs = i64::try_from(epochs).context("epochs out of range")?;
+    let mut doc: toml::Table = toml::from_str(original).context("parsing TOML")?;
+    for (section, key) in NOT_MIRRORED {
+        if let Some(t) = doc.get_mut(*section).and_then(toml::Value::as_table_mut) {
+            t.remove(*key);
+        }
+    }
+    let original = toml::to_string(&doc).context("writing TOML")?;
     rewrite_pipeline(
-        original,
+        &original,
         original_dir,
         runs_dir,
         "train",
@@ -316,6 +323,17 @@ pub fn bench_config(
         },
     )
 }
+
+/// Settings of the shipped recipe that the PyTorch peer does not mirror
+/// (it has no character CNN, word dropout or early stopping): the
+/// benchmark leaves them out of both sides and says so, so that the two
+/// tools train the same model. `tokenize.char_ids` stays: it only adds a
+/// column that neither side reads without `model.char_cnn`.
+pub const NOT_MIRRORED: &[(&str, &str)] = &[
+    ("model", "char_cnn"),
+    ("train", "word_dropout"),
+    ("train", "patience"),
+];
 
 /// Fails, naming the setting, where the pipeline uses something the peer
 /// does not mirror.
@@ -344,6 +362,7 @@ pub fn check_peer_mirrors(cfg: &PipelineConfig) -> Result<()> {
         ("train.max_tokens", tc.max_tokens.is_some()),
         ("train.eval_every", tc.eval_every.is_some()),
         ("train.patience", tc.patience.is_some()),
+        ("train.word_dropout", tc.word_dropout > 0.0),
         ("tokenize.pad_to", cfg.tokenize.pad_to.is_some()),
     ];
     if let Some((key, _)) = unsupported.iter().find(|(_, set)| *set) {
@@ -452,6 +471,14 @@ pub fn train(opts: &TrainBench) -> Result<TrainResults> {
         bench_config(text, original_dir, runs, opts.epochs)
     })?;
     let cfg = PipelineConfig::load(&config, Some(&data))?;
+    say(format!(
+        "{PIPELINE} without {}: the PyTorch peer does not mirror them",
+        NOT_MIRRORED
+            .iter()
+            .map(|(s, k)| format!("{s}.{k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
     if !opts.skip_peer {
         check_peer_mirrors(&cfg)?;
     }
@@ -710,6 +737,8 @@ mod tests {
         assert_eq!(cfg.run_dir(), dir.path().join("runs/ewt"));
         assert_eq!(cfg.train.batch_size, orig.train.batch_size);
         assert_eq!(cfg.model.hidden_dim, orig.model.hidden_dim);
+        assert!(cfg.model.char_cnn.is_none() && cfg.train.patience.is_none());
+        assert_eq!(cfg.train.word_dropout, 0.0);
         // Clean, split and tokenize read the same sections: same
         // fingerprints, so the cached stages stay valid whatever --epochs.
         for stage in [Stage::Clean, Stage::Split, Stage::Tokenize] {
@@ -726,6 +755,13 @@ mod tests {
     fn the_peer_spec_has_the_bundle_sizes_and_refuses_what_it_cannot_mirror() {
         let root = workspace_root();
         let mut cfg = PipelineConfig::load(&root.join(PIPELINE), Some(Path::new("/d"))).unwrap();
+        // The shipped recipe as it is names what the peer lacks ...
+        let err = check_peer_mirrors(&cfg).unwrap_err().to_string();
+        assert!(err.contains("model.char_cnn"), "{err}");
+        // ... and bench_config leaves those settings out.
+        cfg.model.char_cnn = None;
+        cfg.train.word_dropout = 0.0;
+        cfg.train.patience = None;
         let model_json: serde_json::Value = serde_json::from_str(
             r#"{"spec": {"encoder": {"kind": "bilstm", "vocab_size": 8000,
                 "embedding_dim": 100, "hidden_dim": 128, "layers": 2, "dropout": 0.1},

@@ -28,7 +28,7 @@ pub fn word_accuracy<T: PartialEq>(gold: &[T], pred: &[T]) -> Result<TaggingMetr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::assert_close;
+    use crate::assert_close;
 
     #[test]
     fn counts_matching_words() {

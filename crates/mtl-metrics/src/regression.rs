@@ -108,7 +108,7 @@ pub fn ranks(x: &[f64]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::assert_close;
+    use crate::assert_close;
 
     #[test]
     fn worked_example() {

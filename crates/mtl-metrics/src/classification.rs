@@ -168,7 +168,7 @@ impl Averages {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::assert_close;
+    use crate::assert_close;
 
     fn names(xs: &[&str]) -> Vec<String> {
         xs.iter().map(|s| s.to_string()).collect()

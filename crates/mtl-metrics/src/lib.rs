@@ -1,8 +1,17 @@
-//! Scoring functions, pure and independent of models and files. Every
-//! classification-style score is a fraction in `[0, 1]`; correlations are in
-//! `[-1, 1]` and regression errors are in the target's units. An undefined
-//! ratio or correlation (nothing predicted, nothing to find, a constant
-//! series) is 0, never NaN, so that reports and comparisons stay total.
+//! Scoring functions, pure and independent of models and files: the one
+//! definition of every metric mtl reports. `mtl-train` selects weights and
+//! stops early on a task's headline ([`headline`]), `mtl-eval` reports the
+//! same headline with bootstrap intervals, and `mtl-predict` reads entities
+//! out of tags with [`spans::entities`], so a score during training and the
+//! score in the report can never differ by a convention.
+//!
+//! It never reads files, runs a model or knows about stages.
+//!
+//! Every classification-style score is a fraction in `[0, 1]`; correlations
+//! are in `[-1, 1]` and regression errors are in the target's units. An
+//! undefined ratio or correlation (nothing predicted, nothing to find, a
+//! constant series) is 0, never NaN, so that reports and comparisons stay
+//! total.
 
 pub mod baseline;
 pub mod bootstrap;
@@ -60,8 +69,8 @@ pub(crate) fn same_len(what: &'static str, gold: usize, pred: usize) -> Result<(
 }
 
 /// Test helper: scores are compared to hand-computed fractions.
-#[cfg(test)]
-pub(crate) fn assert_close(actual: f64, expected: f64) {
+#[doc(hidden)]
+pub fn assert_close(actual: f64, expected: f64) {
     assert!(
         (actual - expected).abs() < 1e-9,
         "expected {expected}, got {actual}"

@@ -225,7 +225,7 @@ pub fn span_metrics<S: AsRef<str>, T: AsRef<str>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::assert_close;
+    use crate::assert_close;
 
     fn ents(tags: &str) -> Vec<(String, usize, usize)> {
         let tags: Vec<&str> = tags.split_whitespace().collect();

@@ -87,7 +87,7 @@ pub fn regression(gold: &[f64], mean: f64) -> Result<RegressionMetrics, MetricEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::assert_close;
+    use crate::assert_close;
     use mtl_core::TaskKind;
 
     fn labels(kind: TaskKind, names: &[&str], counts: &[u64]) -> TaskLabels {

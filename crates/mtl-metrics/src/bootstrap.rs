@@ -81,7 +81,7 @@ pub fn interval(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::assert_close;
+    use crate::assert_close;
 
     #[test]
     fn draws_stay_in_range_and_cover_it() {

@@ -377,10 +377,10 @@ fn sets_value(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::assert_close;
-    use crate::metrics::classification::classification_metrics;
-    use crate::metrics::multilabel::multilabel_metrics;
-    use crate::metrics::regression::regression_metrics;
+    use crate::assert_close;
+    use crate::classification::classification_metrics;
+    use crate::multilabel::multilabel_metrics;
+    use crate::regression::regression_metrics;
 
     fn names(xs: &[&str]) -> Vec<String> {
         xs.iter().map(|s| s.to_string()).collect()
