@@ -29,6 +29,9 @@ pub enum Error {
     },
     #[error("no training examples: {0}")]
     Empty(String),
+    /// The model and the label set disagree about a task while scoring dev.
+    #[error("dev scoring of task `{task}`: {message}")]
+    Scoring { task: String, message: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -117,7 +117,7 @@ pub fn dev_scores(
             (None, Some(kind)) => Selection::default_for(kind),
             (None, None) => continue,
         };
-        if let Some(ex) = a.examples()? {
+        if let Some(ex) = a.examples(&task)? {
             scores.insert(task, ex.score(&sel.headline));
         }
     }
@@ -205,12 +205,13 @@ impl Acc {
         }
     }
 
-    /// The examples to score, or `None` when no row carried the task.
-    fn examples(self) -> Result<Option<Examples>> {
+    /// The examples of `task` to score, or `None` when no row carried it.
+    fn examples(self, task: &str) -> Result<Option<Examples>> {
         if self.bad_names {
-            return Err(Error::Empty(
-                "a span task's label names do not cover its label ids".into(),
-            ));
+            return Err(Error::Scoring {
+                task: task.to_string(),
+                message: "its label names (labels.json) do not cover the model's label ids".into(),
+            });
         }
         Ok(if !self.classes.0.is_empty() {
             Some(Examples::Classes {
@@ -266,7 +267,7 @@ mod tests {
             prob: vec![vec![1.0; 5]],
         };
         a.add(Some(&gold), &pred, 0, Some(&names_owned));
-        let ex = a.examples().unwrap().unwrap();
+        let ex = a.examples("t").unwrap().unwrap();
         assert!((ex.score(&Headline::EntityF1) - 0.5).abs() < 1e-12);
         assert!((ex.score(&Headline::Accuracy) - 0.75).abs() < 1e-12);
     }
@@ -287,7 +288,7 @@ mod tests {
             a.add(Some(&RowTarget::Sentence(y)), &pred, k, None);
         }
         a.add(Some(&RowTarget::Sentence(-1)), &pred, 0, None);
-        let ex = a.examples().unwrap().unwrap();
+        let ex = a.examples("t").unwrap().unwrap();
         assert_eq!(ex.len(), 4, "a row without a label is not scored");
         assert!((ex.score(&Headline::Accuracy) - 0.75).abs() < 1e-12);
         assert!((ex.score(&Headline::MacroF1) - 3.0 / 7.0).abs() < 1e-12);
@@ -309,7 +310,7 @@ mod tests {
         a.add(Some(&RowTarget::Multilabel(vec![])), &pred, 1, None);
         a.add(None, &pred, 1, None);
         // tp 1, fp 1, fn 1: micro-F1 2 / 4.
-        let ex = a.examples().unwrap().unwrap();
+        let ex = a.examples("t").unwrap().unwrap();
         assert!((ex.score(&Headline::MicroF1) - 0.5).abs() < 1e-12);
 
         let mut r = Acc::default();
@@ -319,7 +320,7 @@ mod tests {
         for (k, y) in [1.0f32, 2.0, 3.0].into_iter().enumerate() {
             r.add(Some(&RowTarget::Regression(y)), &pred, k, None);
         }
-        let ex = r.examples().unwrap().unwrap();
+        let ex = r.examples("t").unwrap().unwrap();
         // Errors 0, 0, 1: MSE 1/3.
         assert!((ex.score(&Headline::Mse) - 1.0 / 3.0).abs() < 1e-12);
     }
