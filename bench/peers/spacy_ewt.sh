@@ -17,8 +17,8 @@
 #   4. `python -m spacy train` on train with dev for model selection, gold
 #      tokenization (corpora.*.gold_preproc), within the budget given;
 #   5. `python -m spacy evaluate --gold-preproc` of model-best on test, and
-#      the dependency-label accuracy per word (what mtl's `deprel` task
-#      scores), into one JSON file (default bench/out/quality/spacy_ewt.json):
+#      the dependency-label accuracy per word (the relation alone, head
+#      not checked), into one JSON file (default bench/out/quality/spacy_ewt.json):
 #      tag_acc = XPOS, pos_acc = UPOS, morph_acc = UFeats (the whole feature
 #      bundle), dep_las, dep_uas, dep_label_acc, as fractions, and the wall
 #      times of training and scoring.
@@ -149,7 +149,7 @@ MODEL="$WORK/model/model-best"
 eval_started="$(now)"
 "$PY" -m spacy evaluate "$MODEL" "$WORK/corpus/test.spacy" --gold-preproc \
     --output "$WORK/evaluate.json" >&2
-# mtl's deprel task labels each word with its relation (no head): the
+# The relation alone, head not checked (what a deprel tagging task scores): the
 # share of words whose predicted dep_ equals the gold one (spaCy calls
 # the root `ROOT`, UD `root`; compared without case).
 "$PY" - "$MODEL" "$WORK/corpus/test.spacy" "$WORK/dep_label.json" <<'PYTHON'

@@ -118,6 +118,8 @@ struct Sentence {
     tags: Vec<Vec<String>>,
     /// The first problem: `(line, reason, detail)`.
     bad: Option<(u32, &'static str, String)>,
+    /// The line of each word, to name the line of a bad HEAD.
+    word_lines: Vec<u32>,
 }
 
 impl Sentence {
@@ -144,6 +146,9 @@ pub(crate) fn read_conllu(
         .iter()
         .map(|t| column_index(&t.column).unwrap_or(FORM))
         .collect();
+    let parses = tasks
+        .iter()
+        .any(|t| t.kind == mtl_core::TaskKind::Dependency);
     let bytes = read::read_bytes(&src.path)?;
     // `# newdoc` applies to its sentence and every later one until the next.
     let mut doc: Option<String> = None;
@@ -154,7 +159,11 @@ pub(crate) fn read_conllu(
         let text = String::from_utf8_lossy(raw);
         if text.trim().is_empty() {
             if sent.is_started() {
-                finish(ds, src, std::mem::take(&mut sent), &doc, out);
+                let mut sent = std::mem::take(&mut sent);
+                if parses {
+                    check_tree(&mut sent);
+                }
+                finish(ds, src, sent, &doc, out);
             }
             continue;
         }
@@ -216,6 +225,7 @@ pub(crate) fn read_conllu(
             },
         };
         sent.words.push(fields[FORM].to_string());
+        sent.word_lines.push(line);
         let e = &mut sent.extra;
         e.lemma.push(fields[LEMMA].to_string());
         e.upos.push(fields[UPOS].to_string());
@@ -228,9 +238,84 @@ pub(crate) fn read_conllu(
         }
     }
     if sent.is_started() {
+        if parses {
+            check_tree(&mut sent);
+        }
         finish(ds, src, sent, &doc, out);
     }
     Ok(())
+}
+
+/// Rejects a sentence whose heads are not one tree over its words: a
+/// dependency task trains on the tree and eval scores against it, and UD
+/// requires exactly one root and no cycle. The line named is the first
+/// offending word's.
+fn check_tree(sent: &mut Sentence) {
+    let heads = &sent.extra.head;
+    let n = heads.len();
+    let line_of = |w: usize| sent.word_lines.get(w).copied().unwrap_or(sent.first_line);
+    let mut bad: Option<(u32, String)> = None;
+    for (w, h) in heads.iter().enumerate() {
+        let line = line_of(w);
+        match h {
+            None => {
+                bad = Some((
+                    line,
+                    format!("line {line}: HEAD is `_`, but a dependency task needs every head"),
+                ))
+            }
+            Some(h) if *h as usize > n => {
+                bad = Some((
+                    line,
+                    format!("line {line}: HEAD {h} points outside the sentence's {n} words"),
+                ))
+            }
+            Some(h) if *h as usize == w + 1 => {
+                bad = Some((line, format!("line {line}: word {} is its own HEAD", w + 1)))
+            }
+            _ => continue,
+        }
+        break;
+    }
+    if bad.is_none() {
+        let roots: Vec<usize> = (0..n).filter(|&w| heads[w] == Some(0)).collect();
+        if roots.len() != 1 {
+            let line = roots.get(1).map_or(sent.first_line, |&w| line_of(w));
+            bad = Some((
+                line,
+                format!(
+                    "line {line}: {} words have HEAD 0; a tree has exactly one root",
+                    roots.len()
+                ),
+            ));
+        }
+    }
+    if bad.is_none() {
+        // Every word must reach the root within n steps, or it sits on a
+        // cycle.
+        for start in 0..n {
+            let mut w = start;
+            let mut steps = 0;
+            while let Some(Some(h)) = heads.get(w).copied().map(|h| h.filter(|&h| h != 0)) {
+                w = h as usize - 1;
+                steps += 1;
+                if steps > n {
+                    let line = line_of(start);
+                    bad = Some((
+                        line,
+                        format!("line {line}: word {} is on a HEAD cycle", start + 1),
+                    ));
+                    break;
+                }
+            }
+            if bad.is_some() {
+                break;
+            }
+        }
+    }
+    if let Some((line, detail)) = bad {
+        sent.reject(line, reason::BAD_TREE, detail);
+    }
 }
 
 /// `value` of `# key = value` (spaces around `=` optional).
@@ -299,10 +384,13 @@ mod tests {
     }
 
     fn read(bytes: &str) -> Parsed {
+        read_with(bytes, cfg())
+    }
+
+    fn read_with(bytes: &str, cfg: PipelineConfig) -> Parsed {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.conllu");
         std::fs::write(&path, bytes).unwrap();
-        let cfg = cfg();
         let ds = &cfg.datasets[0];
         let tasks: Vec<_> = cfg.tasks_of(&ds.name).collect();
         let src = SourceFile {
@@ -374,6 +462,55 @@ mod tests {
         assert_eq!((r.id.as_str(), r.line), ("s3", 14));
         assert_eq!(r.group.as_deref(), Some("doc2"));
         assert_eq!(r.raw_words, ["Bye"]);
+    }
+
+    #[test]
+    fn a_parsed_sentence_that_is_not_one_tree_is_quarantined_with_its_line() {
+        let parser = PipelineConfig::from_toml_str(
+            "[pipeline]\nname = \"t\"\n[[datasets]]\nname = \"ud\"\nformat = \"conllu\"\n\
+             files = { train = \"t.conllu\" }\n[[tasks]]\nname = \"deps\"\ndataset = \"ud\"\n\
+             column = \"deprel\"\ntype = \"dependency\"\n",
+            std::path::Path::new("t.toml"),
+        )
+        .unwrap();
+        let sentence = |heads: &[&str]| {
+            let mut f = String::new();
+            for (i, h) in heads.iter().enumerate() {
+                f += &word(&(i + 1).to_string(), "w", "X", "_", h);
+            }
+            f + "\n"
+        };
+        // Line numbers: each sentence is its words plus a blank line.
+        let f = [
+            sentence(&["2", "0", "2"]), // a tree: kept
+            sentence(&["0", "5"]),      // line 6: HEAD outside
+            sentence(&["2", "1"]),      // line 8: no root
+            sentence(&["0", "0"]),      // line 12: a second root
+            sentence(&["0", "3", "2"]), // line 15: 2 <-> 3 cycle
+            sentence(&["0", "_"]),      // line 19: `_`
+        ]
+        .concat();
+        let p = read_with(&f, parser);
+        assert_eq!((p.read, p.rows.len()), (6, 1));
+        let q: Vec<_> = p.quarantined.iter().map(|q| (q.line, q.reason)).collect();
+        assert_eq!(
+            q,
+            [
+                (6, reason::BAD_TREE),
+                (8, reason::BAD_TREE),
+                (12, reason::BAD_TREE),
+                (15, reason::BAD_TREE),
+                (19, reason::BAD_TREE),
+            ]
+        );
+        let details: Vec<&str> = p.quarantined.iter().map(|q| q.detail.as_str()).collect();
+        assert!(details[0].contains("outside"), "{details:?}");
+        assert!(details[1].contains("0 words have HEAD 0"), "{details:?}");
+        assert!(details[2].contains("2 words have HEAD 0"), "{details:?}");
+        assert!(details[3].contains("cycle"), "{details:?}");
+        assert!(details[4].contains("`_`"), "{details:?}");
+        // Taggers do not need the tree: the same file is kept whole.
+        assert_eq!(read(&f).rows.len(), 6);
     }
 
     #[test]

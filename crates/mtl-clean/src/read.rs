@@ -351,7 +351,7 @@ fn read_label(task: &TaskConfig, value: Option<&Value>) -> std::result::Result<L
     match task.kind {
         TaskKind::Multilabel => return read_multi(task, value).map_err(bad),
         TaskKind::Regression => return read_number(value).map(Label::Number).map_err(bad),
-        TaskKind::Classification | TaskKind::Tagging | TaskKind::Spans => {}
+        TaskKind::Classification | TaskKind::Tagging | TaskKind::Spans | TaskKind::Dependency => {}
     }
     if task.kind.is_token_level() {
         return match value {

@@ -32,8 +32,11 @@ pub const DUPLICATE_ID: &str = "duplicate_id";
 /// A CSV/TSV record or a CoNLL column-file line has a different number of
 /// fields than the columns.
 pub const WRONG_FIELD_COUNT: &str = "wrong_field_count";
+/// A CoNLL-U sentence read by a dependency task is not one tree: a HEAD
+/// outside the sentence or `_`, no root or several, or a cycle.
+pub const BAD_TREE: &str = "bad_tree";
 
-pub const ALL: [&str; 16] = [
+pub const ALL: [&str; 17] = [
     INVALID_UTF8,
     UNPARSEABLE,
     MISSING_ID,
@@ -50,6 +53,7 @@ pub const ALL: [&str; 16] = [
     CONFLICTING_DUPLICATE,
     DUPLICATE_ID,
     WRONG_FIELD_COUNT,
+    BAD_TREE,
 ];
 
 /// The constant for a code that came back from a polars column.

@@ -64,14 +64,16 @@ pub(crate) fn rows_table(
         let name = col::label(&task.name);
         let labels = rows.iter().map(|r| r.labels.get(i));
         columns.push(match task.kind {
-            TaskKind::Tagging | TaskKind::Spans | TaskKind::Multilabel => list_column(
-                &name,
-                n,
-                labels.map(|l| match l {
-                    Some(Label::Tokens(t) | Label::Multi(t)) => t.as_ref(),
-                    _ => None,
-                }),
-            ),
+            TaskKind::Tagging | TaskKind::Spans | TaskKind::Dependency | TaskKind::Multilabel => {
+                list_column(
+                    &name,
+                    n,
+                    labels.map(|l| match l {
+                        Some(Label::Tokens(t) | Label::Multi(t)) => t.as_ref(),
+                        _ => None,
+                    }),
+                )
+            }
             TaskKind::Regression => {
                 let values: Vec<Option<f64>> = labels
                     .map(|l| match l {

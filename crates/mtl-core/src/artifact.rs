@@ -70,6 +70,17 @@ pub mod col {
     pub fn target(task: &str) -> String {
         format!("y_{task}")
     }
+
+    /// Gold heads of a dependency task in tokenize tables: at a word's
+    /// first sub-token, the position of its head word's first sub-token
+    /// (0, the `[CLS]` position, for the root); `IGNORE_INDEX` elsewhere.
+    pub fn heads(task: &str) -> String {
+        format!("h_{task}")
+    }
+
+    /// The CoNLL-U HEAD column that clean writes and split passes through:
+    /// per word, its head's 1-based word number, 0 for the root.
+    pub const CONLLU_HEAD: &str = "conllu_head";
 }
 
 /// Attaches the artifact's path to a polars error, so that every message

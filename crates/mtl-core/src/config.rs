@@ -764,7 +764,10 @@ impl PipelineConfig {
                 return Err(self.bad(format!("tasks[{i}].weight"), "must be a positive number"));
             }
             if t.class_weights.is_some()
-                && matches!(t.kind, TaskKind::Regression | TaskKind::Multilabel)
+                && matches!(
+                    t.kind,
+                    TaskKind::Regression | TaskKind::Multilabel | TaskKind::Dependency
+                )
             {
                 return Err(self.bad(
                     format!("tasks[{i}].class_weights"),
@@ -782,11 +785,36 @@ impl PipelineConfig {
             if t.separator.is_some() && t.kind != TaskKind::Multilabel {
                 return Err(self.bad(format!("tasks[{i}].separator"), "only for multilabel tasks"));
             }
-            if t.crf && !t.kind.is_token_level() {
+            if t.crf && !matches!(t.kind, TaskKind::Tagging | TaskKind::Spans) {
                 return Err(self.bad(
                     format!("tasks[{i}].crf"),
                     "only for tagging and spans tasks",
                 ));
+            }
+            if t.kind == TaskKind::Dependency {
+                let format = self
+                    .datasets
+                    .iter()
+                    .find(|d| d.name == t.dataset)
+                    .map(|d| d.format);
+                if format != Some(DatasetFormat::Conllu) {
+                    return Err(self.bad(
+                        format!("tasks[{i}].type"),
+                        "a dependency task needs a `conllu` dataset: its heads are the HEAD column",
+                    ));
+                }
+                // A tree whose words sit in different windows has arcs no
+                // window can score, so parsing needs every sentence whole.
+                if self.tokenize.truncation == Truncation::Window {
+                    return Err(self.bad(
+                        "tokenize.truncation",
+                        format!(
+                            "task `{}` parses sentences whole; use `cut` with a max_length \
+                             that fits them (the tokenize report counts any cut words)",
+                            t.name
+                        ),
+                    ));
+                }
             }
             if t.separator.as_deref() == Some("") {
                 return Err(self.bad(format!("tasks[{i}].separator"), "must not be empty"));
@@ -1152,6 +1180,53 @@ type = "classification"
             .unwrap_err()
             .to_string();
         assert!(err.contains("size"), "{err}");
+    }
+
+    #[test]
+    fn a_dependency_task_needs_conllu_whole_sentences_and_no_crf() {
+        const UD: &str = r#"
+[pipeline]
+name = "t"
+
+[[datasets]]
+name = "ud"
+format = "conllu"
+files = { train = "t.conllu" }
+
+[[tasks]]
+name = "deps"
+dataset = "ud"
+column = "deprel"
+type = "dependency"
+"#;
+        let cfg = parse(UD).unwrap();
+        assert_eq!(cfg.tasks[0].kind, TaskKind::Dependency);
+        assert!(cfg.tasks[0].kind.is_token_level());
+        let err = parse(&UD.replace("\"conllu\"", "\"jsonl\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tasks[0].type") && err.contains("conllu"),
+            "{err}"
+        );
+        let err = parse(&format!("{UD}\n[tokenize]\ntruncation = \"window\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tokenize.truncation") && err.contains("deps"),
+            "{err}"
+        );
+        let err = parse(&UD.replace("type = \"dependency\"", "type = \"dependency\"\ncrf = true"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tasks[0].crf"), "{err}");
+        let err = parse(&UD.replace(
+            "type = \"dependency\"",
+            "type = \"dependency\"\nclass_weights = \"balanced\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("tasks[0].class_weights"), "{err}");
     }
 
     #[test]

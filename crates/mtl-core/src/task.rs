@@ -22,12 +22,20 @@ pub enum TaskKind {
     Multilabel,
     /// One real number per text.
     Regression,
+    /// A dependency tree over the words: every word's head (another word
+    /// or the root) and the relation to it. The task's `column` holds the
+    /// relations (CoNLL-U DEPREL); the heads come from the dataset's HEAD
+    /// column, so only `conllu` datasets carry it.
+    Dependency,
 }
 
 impl TaskKind {
     /// Whether labels are per word (and so aligned to sub-tokens).
     pub fn is_token_level(self) -> bool {
-        matches!(self, TaskKind::Tagging | TaskKind::Spans)
+        matches!(
+            self,
+            TaskKind::Tagging | TaskKind::Spans | TaskKind::Dependency
+        )
     }
 
     /// Whether the task has a label vocabulary (all but regression).
@@ -43,6 +51,7 @@ impl TaskKind {
             TaskKind::Spans => "spans",
             TaskKind::Multilabel => "multilabel",
             TaskKind::Regression => "regression",
+            TaskKind::Dependency => "dependency",
         }
     }
 }

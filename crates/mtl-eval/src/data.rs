@@ -24,6 +24,13 @@ pub enum Gold {
     Multilabel(Vec<Option<Vec<i32>>>),
     /// The target in its own units.
     Regression(Vec<Option<f32>>),
+    /// A dependency task, both aligned to sub-tokens: each scored word's
+    /// head position (`h_<task>`, 0 = root) and relation id (`y_<task>`);
+    /// [`IGNORE_INDEX`] where not scored.
+    Tree {
+        heads: Vec<Option<Vec<i32>>>,
+        rels: Vec<Option<Vec<i32>>>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -160,6 +167,13 @@ pub fn load(path: &Path, tasks: &[(String, TaskKind)], features: &[&str]) -> Res
                 column(&df, path, &name, &list_of(DataType::Int32))?,
                 path,
             )?),
+            TaskKind::Dependency => Gold::Tree {
+                heads: id_lists(
+                    column(&df, path, &col::heads(task), &list_of(DataType::Int32))?,
+                    path,
+                )?,
+                rels: id_lists(column(&df, path, &name, &list_of(DataType::Int32))?, path)?,
+            },
             TaskKind::Multilabel => Gold::Multilabel(id_lists(
                 column(&df, path, &name, &list_of(DataType::Int32))?,
                 path,

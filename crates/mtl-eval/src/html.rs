@@ -1,7 +1,9 @@
 //! `report.html`: one self-contained file (inline CSS and SVG, no script,
 //! no external resource) with the score table, a chart of every task's
 //! headline score against its baselines, and per task its training curves,
-//! its confusion matrix (classification) and its label distribution.
+//! its confusion matrix (classification), its label distribution and, for
+//! a dependency task, a few parsed dev sentences drawn over their gold
+//! trees.
 //!
 //! The number of charts is written to `<meta name="mtl-charts">` so that a
 //! browser check (`cargo xtask check-report`) can compare it with the
@@ -13,8 +15,10 @@ use std::path::Path;
 use mtl_core::{LabelSet, TaskKind, TaskLabels};
 
 use crate::baselines::{Comparison, SingleTaskScores};
-use crate::report::{Metrics, TaskDetail, comparison_rows, cost_rows, score_ci};
-use crate::svg::{Bar, Line, Panel, bar_chart, esc, heatmap, line_chart};
+use crate::report::{Metrics, TaskDetail, TaskMetrics, comparison_rows, cost_rows, score_ci};
+use crate::score::{DRAWN_WORDS, MAX_DRAWN_WORDS};
+use crate::stage::DRAWN_SPLIT;
+use crate::svg::{Bar, Line, Panel, WRONG_ARC, bar_chart, esc, heatmap, line_chart, parse_tree};
 use crate::trainlog::{TrainLog, smooth};
 
 /// Most labels a confusion matrix or a distribution shows; the rest are
@@ -42,7 +46,8 @@ line-height:1.4}h1{font-size:22px}h2{font-size:18px;margin-top:36px;border-botto
 table{border-collapse:collapse;margin:12px 0;font-size:13px}th,td{border:1px solid #ccc;\
 padding:3px 8px;text-align:right}th:first-child,td:first-child{text-align:left}\
 th{background:#f2f2f2}.note{color:#555;font-size:13px}.charts{display:flex;flex-wrap:wrap;\
-gap:16px;align-items:flex-start}svg{background:#fff;border:1px solid #eee}";
+gap:16px;align-items:flex-start}svg{background:#fff;border:1px solid #eee}\
+.trees{overflow-x:auto}.trees svg{display:block;margin:8px 0}";
 
 fn is_error_metric(name: &str) -> bool {
     matches!(name, "mse" | "rmse" | "mae")
@@ -172,7 +177,18 @@ pub fn render_html(inp: &HtmlInputs) -> String {
         {
             chart(&mut body, svg);
         }
-        body.push_str("</div></section>");
+        body.push_str("</div>");
+        if t.kind == TaskKind::Dependency {
+            let drawings = parsed_sentences(&mut body, name, t);
+            if !drawings.is_empty() {
+                body.push_str("<div class=\"trees\">");
+                for svg in drawings {
+                    chart(&mut body, svg);
+                }
+                body.push_str("</div>");
+            }
+        }
+        body.push_str("</section>");
     }
 
     format!(
@@ -181,6 +197,57 @@ pub fn render_html(inp: &HtmlInputs) -> String {
          <style>{STYLE}</style></head><body>{body}</body></html>\n",
         esc(&m.pipeline)
     )
+}
+
+/// The heading and caption of a dependency task's parsed dev sentences
+/// (or why there are none) into `out`, and one drawing per sentence.
+fn parsed_sentences(out: &mut String, task: &str, t: &TaskMetrics) -> Vec<String> {
+    let _ = write!(out, "<h3>Parsed {DRAWN_SPLIT} sentences</h3>");
+    let Some(split) = t.splits.get(DRAWN_SPLIT) else {
+        let _ = write!(
+            out,
+            "<p class=\"note\">The {DRAWN_SPLIT} split was not scored (eval.splits), so no \
+             parsed sentence is drawn.</p>"
+        );
+        return Vec::new();
+    };
+    let TaskDetail::Dependency(d) = &split.metrics else {
+        return Vec::new();
+    };
+    if let Some(note) = &d.examples_note {
+        let _ = write!(
+            out,
+            "<p class=\"note\">No sentence drawn: {}.</p>",
+            esc(note)
+        );
+    }
+    if d.examples.is_empty() {
+        return Vec::new();
+    }
+    let _ = write!(
+        out,
+        "<p class=\"note\">The first {DRAWN_SPLIT} sentences of {} to {} words in table order \
+         (shorter or longer ones up to {MAX_DRAWN_WORDS} words when too few), chosen without \
+         looking at the predictions. Above the words the gold tree, below them the model&#39;s; \
+         arrows point from head to dependent, a vertical arrow marks the root&#39;s child. \
+         <b style=\"color:{WRONG_ARC}\">Red, dashed</b>: a predicted arc with the wrong head \
+         or relation (relations compared on their universal part, as LAS does). Hover an arc \
+         for its words.</p>",
+        DRAWN_WORDS.start(),
+        DRAWN_WORDS.end()
+    );
+    d.examples
+        .iter()
+        .map(|s| {
+            let right = s.wrong().iter().filter(|w| !**w).count();
+            let title = format!(
+                "{task}: {DRAWN_SPLIT} sentence {} ({right} of {} arcs right)",
+                s.id,
+                s.words.len()
+            );
+            parse_tree(&title, s)
+        })
+        .collect()
 }
 
 /// Rows of cells, header first, as a table.

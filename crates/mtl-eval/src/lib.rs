@@ -1,7 +1,8 @@
 //! The eval stage: scores the trained multi-task model on the tokenized
 //! dev/test splits and writes `metrics.json`, `report.md` and a
 //! self-contained `report.html` (SVG charts: training curves, scores against
-//! baselines, confusion matrices, label distributions), with a majority
+//! baselines, confusion matrices, label distributions, parsed dev sentences
+//! over their gold trees), with a majority
 //! baseline and a 95% bootstrap interval beside every headline score. Heads
 //! that take side inputs get the `feat_*` columns of the tokenize tables,
 //! standardized as in training.

@@ -21,6 +21,12 @@ pub enum RowPreds {
     Multilabel(Vec<Vec<u32>>),
     /// One value per row, in the target's units.
     Regression(Vec<f32>),
+    /// Per row and sub-token position (read at word starts): the head's
+    /// position (0 = root) and the relation id.
+    Tree {
+        head: Vec<Vec<u32>>,
+        label: Vec<Vec<u32>>,
+    },
 }
 
 impl RowPreds {
@@ -31,6 +37,10 @@ impl RowPreds {
             TaskKind::Tagging | TaskKind::Spans => RowPreds::Token(Vec::new()),
             TaskKind::Multilabel => RowPreds::Multilabel(Vec::new()),
             TaskKind::Regression => RowPreds::Regression(Vec::new()),
+            TaskKind::Dependency => RowPreds::Tree {
+                head: Vec::new(),
+                label: Vec::new(),
+            },
         }
     }
 
@@ -39,6 +49,7 @@ impl RowPreds {
             RowPreds::Sentence(v) => v.len(),
             RowPreds::Token(v) | RowPreds::Multilabel(v) => v.len(),
             RowPreds::Regression(v) => v.len(),
+            RowPreds::Tree { head, .. } => head.len(),
         }
     }
 }
@@ -64,6 +75,7 @@ pub fn predict_rows(
                 TaskOutput::Token { label, .. } => (label.len(), TaskKind::Tagging),
                 TaskOutput::Multilabel { labels, .. } => (labels.len(), TaskKind::Multilabel),
                 TaskOutput::Regression { value } => (value.len(), TaskKind::Regression),
+                TaskOutput::Tree { head, .. } => (head.len(), TaskKind::Dependency),
             };
             let task_error = |message: String| Error::Task {
                 path: path.to_path_buf(),
@@ -83,6 +95,10 @@ pub fn predict_rows(
                 TaskKind::Tagging | TaskKind::Spans => {
                     RowPreds::Token(vec![Vec::new(); rows.len()])
                 }
+                TaskKind::Dependency => RowPreds::Tree {
+                    head: vec![Vec::new(); rows.len()],
+                    label: vec![Vec::new(); rows.len()],
+                },
             });
             match (slot, output) {
                 (RowPreds::Sentence(slot), TaskOutput::Sentence { label, .. }) => {
@@ -96,6 +112,15 @@ pub fn predict_rows(
                 }
                 (RowPreds::Regression(slot), TaskOutput::Regression { value }) => {
                     scatter(slot, chunk, value)
+                }
+                (
+                    RowPreds::Tree { head, label },
+                    TaskOutput::Tree {
+                        head: h, label: l, ..
+                    },
+                ) => {
+                    scatter(head, chunk, h);
+                    scatter(label, chunk, l);
                 }
                 _ => {
                     return Err(task_error(

@@ -130,6 +130,65 @@ pub enum TaskDetail {
     Tagging(WordDetail),
     Multilabel(MultilabelDetail),
     Regression(RegressionDetail),
+    Dependency(DependencyDetail),
+}
+
+/// Attachment scores of a dependency task (CoNLL 2018 definitions on gold
+/// words), with what truncation did to them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DependencyDetail {
+    #[serde(flatten)]
+    pub attachment: crate::metrics::dependency::DependencyMetrics,
+    /// Words the tokenizer cut off, or whose head it cut off: scored as
+    /// wrong (head and relation), so truncation costs score. They are in
+    /// `n_words` but in no relation's row.
+    pub truncated_words: u64,
+    /// A few dev sentences parsed whole, which the reports draw beside
+    /// their gold trees (the first whole ones of 6 to 14 words, in table
+    /// order). Absent on other splits and in files written before they
+    /// existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<ParsedSentence>,
+    /// Why no sentence is drawn where some would be (e.g. the split
+    /// stage's table, the one place the words are, was not found); the
+    /// reports show it after "No parsed sentence drawn: ".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub examples_note: Option<String>,
+}
+
+/// One parsed sentence with its gold tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParsedSentence {
+    /// The row's `id`.
+    pub id: String,
+    pub words: Vec<String>,
+    pub gold: ParsedTree,
+    pub predicted: ParsedTree,
+}
+
+/// One tree as CoNLL-U writes it: per word its head (0 = the root, else the
+/// head's 1-based word number) and its relation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParsedTree {
+    pub heads: Vec<usize>,
+    pub relations: Vec<String>,
+}
+
+impl ParsedSentence {
+    /// Per word, whether the predicted arc is wrong: another head, or
+    /// another relation as LAS compares them (on the universal part, so
+    /// `obl` for gold `obl:tmod` is right, as the score counts it).
+    pub fn wrong(&self) -> Vec<bool> {
+        use crate::metrics::dependency::universal;
+        let (g, p) = (&self.gold, &self.predicted);
+        (0..self.words.len())
+            .map(|i| {
+                g.heads.get(i) != p.heads.get(i)
+                    || g.relations.get(i).map(|r| universal(r))
+                        != p.relations.get(i).map(|r| universal(r))
+            })
+            .collect()
+    }
 }
 
 /// Multilabel scores, with the whole baseline beside them.
@@ -331,10 +390,84 @@ pub fn render_markdown_with(m: &Metrics, single: Option<&SingleTaskScores>) -> S
                 TaskDetail::Tagging(w) => word_detail(&mut out, w),
                 TaskDetail::Multilabel(d) => multilabel_detail(&mut out, d),
                 TaskDetail::Regression(d) => regression_detail(&mut out, d),
+                TaskDetail::Dependency(d) => dependency_detail(&mut out, d),
             }
         }
     }
     out
+}
+
+/// UAS, LAS and CLAS, then one row per relation, most frequent first.
+fn dependency_detail(out: &mut String, d: &DependencyDetail) {
+    let a = &d.attachment;
+    out.push_str(&format!(
+        "UAS {}, LAS {}, CLAS {} (P {}, R {}) over {} words",
+        score(a.uas),
+        score(a.las),
+        score(a.clas),
+        score(a.clas_precision),
+        score(a.clas_recall),
+        thousands(a.n_words)
+    ));
+    if d.truncated_words > 0 {
+        out.push_str(&format!(
+            "; {} cut off by truncation and counted wrong",
+            thousands(d.truncated_words)
+        ));
+    }
+    out.push_str(".\n\n| relation | support | predicted | precision | recall | F1 (head and relation right) |\n|---|---:|---:|---:|---:|---:|\n");
+    let mut rels: Vec<_> = a.per_relation.iter().collect();
+    rels.sort_by(|x, y| y.1.support.cmp(&x.1.support).then(x.0.cmp(y.0)));
+    for (rel, r) in rels {
+        out.push_str(&format!(
+            "| {rel} | {} | {} | {} | {} | {} |\n",
+            r.support,
+            r.predicted,
+            score(r.precision),
+            score(r.recall),
+            score(r.f1)
+        ));
+    }
+    if let Some(note) = &d.examples_note {
+        out.push_str(&format!("\nNo parsed sentence drawn: {note}.\n"));
+    }
+    for s in &d.examples {
+        out.push_str(&format!(
+            "\nSentence `{}`, gold and predicted (✗: wrong head or relation):\n\n",
+            s.id.replace('`', "'")
+        ));
+        let header: Vec<String> = [
+            "#",
+            "word",
+            "gold head",
+            "gold relation",
+            "head",
+            "relation",
+            "",
+        ]
+        .map(String::from)
+        .into();
+        let cell = |v: Option<&String>| v.cloned().unwrap_or_default();
+        let num = |v: Option<&usize>| v.map_or_else(String::new, usize::to_string);
+        let rows: Vec<Vec<String>> = s
+            .words
+            .iter()
+            .zip(s.wrong())
+            .enumerate()
+            .map(|(i, (w, wrong))| {
+                vec![
+                    (i + 1).to_string(),
+                    w.clone(),
+                    num(s.gold.heads.get(i)),
+                    cell(s.gold.relations.get(i)),
+                    num(s.predicted.heads.get(i)),
+                    cell(s.predicted.relations.get(i)),
+                    if wrong { "✗".into() } else { String::new() },
+                ]
+            })
+            .collect();
+        md_table(out, &header, &rows);
+    }
 }
 
 /// `+1.23` (percent, signed), or `-` when undefined.
@@ -798,6 +931,7 @@ mod tests {
                 .into(),
             },
         );
+        tasks.insert("deps".to_string(), deps_task());
         Metrics {
             pipeline: "sample".into(),
             headline_split: "dev".into(),
@@ -806,6 +940,112 @@ mod tests {
             bootstrap: Some(BootstrapInfo::current()),
             cost: None,
         }
+    }
+
+    /// A dependency task: dev with one drawn sentence (its second word on
+    /// the wrong head), test without.
+    fn deps_task() -> TaskMetrics {
+        use crate::metrics::dependency::DependencyScorer;
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let example = ParsedSentence {
+            id: "ewt-1".into(),
+            words: strings(&["Dogs", "b|ark", "."]),
+            gold: ParsedTree {
+                heads: vec![2, 0, 2],
+                relations: strings(&["nsubj", "root", "punct"]),
+            },
+            predicted: ParsedTree {
+                heads: vec![2, 3, 0],
+                relations: strings(&["nsubj", "root", "punct"]),
+            },
+        };
+        let mut scorer = DependencyScorer::new();
+        let (g, p) = (&example.gold, &example.predicted);
+        scorer
+            .add(&g.heads, &g.relations, &p.heads, &p.relations)
+            .unwrap();
+        let detail = |examples: Vec<ParsedSentence>| {
+            TaskDetail::Dependency(DependencyDetail {
+                attachment: scorer.finish(),
+                truncated_words: 0,
+                examples,
+                examples_note: None,
+            })
+        };
+        let split = |metrics| SplitMetrics {
+            n: 1,
+            score: 1.0 / 3.0,
+            ci: None,
+            baseline: 0.0,
+            metrics,
+        };
+        TaskMetrics {
+            kind: TaskKind::Dependency,
+            metric: "las".into(),
+            score: 1.0 / 3.0,
+            ci: None,
+            baseline: 0.0,
+            splits: [
+                ("dev".to_string(), split(detail(vec![example]))),
+                ("test".to_string(), split(detail(Vec::new()))),
+            ]
+            .into(),
+        }
+    }
+
+    #[test]
+    fn dependency_detail_round_trips_with_and_without_drawn_sentences() {
+        let m = sample();
+        let v = serde_json::to_value(&m).unwrap();
+        let deps = &v["tasks"]["deps"]["splits"];
+        assert_eq!(deps["dev"]["metrics"]["examples"][0]["words"][1], "b|ark");
+        assert_eq!(
+            deps["dev"]["metrics"]["examples"][0]["predicted"]["heads"],
+            serde_json::json!([2, 3, 0])
+        );
+        let test = deps["test"]["metrics"].as_object().unwrap();
+        assert!(!test.contains_key("examples") && !test.contains_key("examples_note"));
+        let back: Metrics = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(back, m);
+        // A file from before drawn sentences existed still reads as a
+        // dependency detail; a note survives the trip.
+        let mut old = v;
+        let dev = old["tasks"]["deps"]["splits"]["dev"]["metrics"]
+            .as_object_mut()
+            .unwrap();
+        dev.remove("examples");
+        dev.insert("examples_note".into(), "no words".into());
+        let back: Metrics = serde_json::from_value(old).unwrap();
+        let TaskDetail::Dependency(d) = &back.tasks["deps"].splits["dev"].metrics else {
+            panic!("{back:?}")
+        };
+        assert!(d.examples.is_empty());
+        assert_eq!(d.examples_note.as_deref(), Some("no words"));
+        let md = render_markdown(&back);
+        assert!(md.contains("No parsed sentence drawn: no words."), "{md}");
+    }
+
+    #[test]
+    fn markdown_lists_drawn_sentences_conllu_style() {
+        let md = render_markdown(&sample());
+        assert!(
+            md.contains("Sentence `ewt-1`, gold and predicted (✗: wrong head or relation):"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| # | word | gold head | gold relation | head | relation |  |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 1 | Dogs | 2 | nsubj | 2 | nsubj |  |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 2 | b\\|ark | 0 | root | 3 | root | ✗ |"),
+            "{md}"
+        );
+        assert!(md.contains("| 3 | . | 2 | punct | 0 | punct | ✗ |"), "{md}");
+        assert_eq!(md.matches("Sentence `").count(), 1, "test draws none");
     }
 
     #[test]
@@ -839,6 +1079,10 @@ mod tests {
             back.tasks["stars"].splits["dev"].metrics,
             TaskDetail::Regression(_)
         ));
+        assert!(matches!(
+            back.tasks["deps"].splits["dev"].metrics,
+            TaskDetail::Dependency(_)
+        ));
         let topics = &v["tasks"]["topics"]["splits"]["dev"]["metrics"];
         assert_eq!(topics["subset_accuracy"], 0.5);
         assert_eq!(topics["baseline_labels"], serde_json::json!(["sports"]));
@@ -860,7 +1104,7 @@ mod tests {
     fn table_is_aligned_with_one_column_per_split() {
         let t = render_table(&sample());
         let lines: Vec<&str> = t.lines().collect();
-        assert_eq!(lines.len(), 7, "{t}");
+        assert_eq!(lines.len(), 8, "{t}");
         assert!(
             lines[0].starts_with("task") && lines[0].contains("dev") && lines[0].contains("test")
         );

@@ -15,7 +15,8 @@ use crate::metrics::{
 };
 use crate::predict::RowPreds;
 use crate::report::{
-    MultilabelDetail, RegressionDetail, SpanDetail, SplitMetrics, TaskDetail, WordDetail,
+    DependencyDetail, MultilabelDetail, ParsedTree, RegressionDetail, SpanDetail, SplitMetrics,
+    TaskDetail, WordDetail,
 };
 use crate::truncated::WordLabels;
 
@@ -249,8 +250,276 @@ pub fn score_task(
                 }),
             })
         }
+        (Some(Gold::Tree { heads, rels }), RowPreds::Tree { head, label })
+            if kind == TaskKind::Dependency =>
+        {
+            let trees = tree_pairs(data, name, labels, (heads, rels), (head, label))?;
+            let (score, baseline, ci) =
+                headline_scores(h, &trees.model, &trees.baseline, task.seed);
+            Ok(SplitMetrics {
+                n: trees.sentences,
+                score,
+                ci,
+                baseline,
+                metrics: TaskDetail::Dependency(DependencyDetail {
+                    attachment: trees.metrics,
+                    truncated_words: trees.truncated,
+                    examples: Vec::new(),
+                    examples_note: None,
+                }),
+            })
+        }
         _ => Err(missing()),
     }
+}
+
+/// Per row, its ids aligned to sub-tokens, `None` when the row does not
+/// carry the task.
+type IdRows = [Option<Vec<i32>>];
+
+/// A dependency task's scored sentences.
+struct Trees {
+    sentences: u64,
+    /// Per sentence, truncated words included (as wrong).
+    model: Examples,
+    /// Every word attached to the word before it (the first to the root)
+    /// with the most frequent training relation.
+    baseline: Examples,
+    metrics: crate::metrics::dependency::DependencyMetrics,
+    truncated: u64,
+}
+
+/// One row's gold and predicted trees over its scored words, heads as
+/// CoNLL-U numbers words (positions are turned into word numbers through
+/// the row's word starts).
+struct RowTrees<'l> {
+    gold_heads: Vec<usize>,
+    gold_rels: Vec<&'l str>,
+    pred_heads: Vec<usize>,
+    pred_rels: Vec<&'l str>,
+    /// Words cut off by truncation, or whose gold head was.
+    cut: u64,
+}
+
+/// [`RowTrees`] of `row` from its gold and predicted heads and relations,
+/// each aligned to sub-tokens.
+fn row_trees<'l>(
+    data: &SplitData,
+    row: usize,
+    task: &str,
+    labels: &'l TaskLabels,
+    (gh, gr): (&[i32], &[i32]),
+    (ph, pr): (&[u32], &[u32]),
+) -> Result<RowTrees<'l>> {
+    use mtl_model::heads::biaffine::word_number;
+
+    let column = col::heads(task);
+    let name = |what: &str, id: i64| -> Result<&'l str> {
+        usize::try_from(id)
+            .ok()
+            .and_then(|i| labels.labels.get(i))
+            .map(String::as_str)
+            .ok_or_else(|| {
+                data.row_error(
+                    row,
+                    &col::target(task),
+                    format!("{what} relation id {id} is not in labels.json"),
+                )
+            })
+    };
+    let starts = mtl_model::batch::word_starts(&data.word_ids[row]);
+    let mut t = RowTrees {
+        gold_heads: Vec::with_capacity(starts.len()),
+        gold_rels: Vec::with_capacity(starts.len()),
+        pred_heads: Vec::with_capacity(starts.len()),
+        pred_rels: Vec::with_capacity(starts.len()),
+        cut: data.n_words[row].saturating_sub(starts.len()) as u64,
+    };
+    for &p in &starts {
+        let (Some(&g), Some(&r)) = (gh.get(p), gr.get(p)) else {
+            return Err(data.row_error(row, &column, "shorter than the row"));
+        };
+        if r == IGNORE_INDEX {
+            continue;
+        }
+        let Some(g) = usize::try_from(g)
+            .ok()
+            .and_then(|g| word_number(&starts, g))
+        else {
+            // The gold head was cut off (or is `_`): no prediction can
+            // be right.
+            t.cut += 1;
+            continue;
+        };
+        let (Some(&h), Some(&l)) = (ph.get(p), pr.get(p)) else {
+            return Err(data.row_error(row, &column, "no prediction for a word"));
+        };
+        let h = word_number(&starts, h as usize).ok_or_else(|| {
+            data.row_error(
+                row,
+                &column,
+                format!("the model attached a word to position {h}, not a word"),
+            )
+        })?;
+        t.gold_heads.push(g);
+        t.gold_rels.push(name("gold", r.into())?);
+        t.pred_heads.push(h);
+        t.pred_rels.push(name("predicted", l.into())?);
+    }
+    Ok(t)
+}
+
+/// Gold and predicted trees of the rows that carry a dependency task.
+fn tree_pairs(
+    data: &SplitData,
+    task: &str,
+    labels: &TaskLabels,
+    (gold_heads, gold_rels): (&IdRows, &IdRows),
+    (pred_heads, pred_rels): (&[Vec<u32>], &[Vec<u32>]),
+) -> Result<Trees> {
+    use crate::metrics::dependency::{AttachmentCounts, DependencyScorer, total};
+
+    let majority = labels
+        .labels
+        .get(labels.majority())
+        .map(String::as_str)
+        .unwrap_or("dep");
+    let metric_err = |source| Error::Metric {
+        task: task.to_string(),
+        source,
+    };
+    let mut scorer = DependencyScorer::new();
+    let (mut model, mut base) = (Vec::new(), Vec::new());
+    let mut truncated = 0u64;
+    for row in 0..data.len() {
+        let (Some(gh), Some(gr)) = (&gold_heads[row], &gold_rels[row]) else {
+            continue;
+        };
+        let t = row_trees(
+            data,
+            row,
+            task,
+            labels,
+            (gh, gr),
+            (&pred_heads[row], &pred_rels[row]),
+        )?;
+        let mut c = scorer
+            .add(&t.gold_heads, &t.gold_rels, &t.pred_heads, &t.pred_rels)
+            .map_err(metric_err)?;
+        let left: Vec<usize> = (0..t.gold_heads.len()).collect();
+        let mut b = crate::metrics::dependency::sentence_counts(
+            &t.gold_heads,
+            &t.gold_rels,
+            &left,
+            &vec![majority; t.gold_heads.len()],
+        )
+        .map_err(metric_err)?;
+        for counts in [&mut c, &mut b] {
+            counts.words += t.cut;
+        }
+        truncated += t.cut;
+        model.push(c);
+        base.push(b);
+    }
+    let mut metrics = scorer.finish();
+    let all: AttachmentCounts = total(&model, &(0..model.len()).collect::<Vec<_>>());
+    metrics.n_words = all.words;
+    metrics.uas = all.uas();
+    metrics.las = all.las();
+    metrics.counts = all;
+    Ok(Trees {
+        sentences: model.len() as u64,
+        model: Examples::Attachments(model),
+        baseline: Examples::Attachments(base),
+        metrics,
+        truncated,
+    })
+}
+
+/// How many parsed sentences the report draws.
+pub const DRAWN_SENTENCES: usize = 3;
+
+/// Sentence lengths the drawn sentences are first taken from: long enough
+/// that a tree has some depth and a few attachment decisions to get wrong,
+/// short enough that its words fit one row of the report's page width.
+pub const DRAWN_WORDS: std::ops::RangeInclusive<usize> = 6..=14;
+
+/// Longest sentence drawn when too few have [`DRAWN_WORDS`] (a treebank of
+/// short sentences); longer ones would need scrolling across many screens.
+pub const MAX_DRAWN_WORDS: usize = 30;
+
+/// A sentence [`parsed_sentences`] chose, without its words (which only the
+/// split stage's table holds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChosenParse {
+    pub id: String,
+    pub n_words: usize,
+    pub gold: ParsedTree,
+    pub predicted: ParsedTree,
+}
+
+/// The dependency task's sentences the report draws: the first
+/// [`DRAWN_SENTENCES`] rows in table order that carry the task with every
+/// word scored (nothing truncated, no head unknown) and have
+/// [`DRAWN_WORDS`] words, topped up with other whole rows of at most
+/// [`MAX_DRAWN_WORDS`] words, again in table order. The choice never looks
+/// at the predictions, so it shows neither the best nor the worst parses,
+/// and two models evaluated on the same data show the same sentences.
+pub fn parsed_sentences(
+    data: &SplitData,
+    task: &str,
+    labels: &TaskLabels,
+    preds: &RowPreds,
+) -> Result<Vec<ChosenParse>> {
+    let (Some(Gold::Tree { heads, rels }), RowPreds::Tree { head, label }) =
+        (data.gold.get(task), preds)
+    else {
+        return Err(Error::Task {
+            path: data.path.clone(),
+            task: task.to_string(),
+            message: "the model gave no tree for this dependency task".into(),
+        });
+    };
+    let tree = |heads: Vec<usize>, rels: Vec<&str>| ParsedTree {
+        heads,
+        relations: rels.into_iter().map(str::to_string).collect(),
+    };
+    let (mut preferred, mut others) = (Vec::new(), Vec::new());
+    for row in 0..data.len() {
+        if preferred.len() == DRAWN_SENTENCES {
+            break;
+        }
+        let n = data.n_words[row];
+        let wanted = DRAWN_WORDS.contains(&n);
+        if n == 0 || n > MAX_DRAWN_WORDS || (!wanted && others.len() == DRAWN_SENTENCES) {
+            continue;
+        }
+        let (Some(gh), Some(gr)) = (&heads[row], &rels[row]) else {
+            continue;
+        };
+        let (ph, pr) = match (head.get(row), label.get(row)) {
+            (Some(h), Some(l)) => (h, l),
+            _ => return Err(data.row_error(row, &col::heads(task), "no prediction")),
+        };
+        let t = row_trees(data, row, task, labels, (gh, gr), (ph, pr))?;
+        if t.gold_heads.len() != n {
+            continue;
+        }
+        let chosen = ChosenParse {
+            id: data.ids[row].clone(),
+            n_words: n,
+            gold: tree(t.gold_heads, t.gold_rels),
+            predicted: tree(t.pred_heads, t.pred_rels),
+        };
+        if wanted {
+            preferred.push(chosen);
+        } else {
+            others.push(chosen);
+        }
+    }
+    preferred.extend(others);
+    preferred.truncate(DRAWN_SENTENCES);
+    Ok(preferred)
 }
 
 /// One label-id set per scored text.
@@ -460,6 +729,237 @@ mod tests {
             features: vec![BTreeMap::new(); 3],
             windows: None,
         }
+    }
+
+    /// Relations: root=0 nsubj=1 case=2 obl=3; case is the train majority.
+    fn rels() -> TaskLabels {
+        labels(
+            TaskKind::Dependency,
+            &["root", "nsubj", "case", "obl:tmod"],
+            &[10, 10, 30, 5],
+        )
+    }
+
+    #[test]
+    fn trees_are_scored_per_word_with_truncated_words_counted_wrong() {
+        // r1: johnny(1) <-nsubj- lives(2, root). Predicted: both right.
+        // r2: in(1) -case-> paris(2, root); word 3 was cut off. Predicted:
+        // `in` on the root with `case` (head wrong), paris right but
+        // labelled `obl:tmod` (head right, relation wrong).
+        let gold = Gold::Tree {
+            heads: vec![
+                Some(vec![-100, 3, -100, 0, -100]),
+                Some(vec![-100, 2, 0, -100]),
+                None,
+            ],
+            rels: vec![
+                Some(vec![-100, 1, -100, 0, -100]),
+                Some(vec![-100, 2, 0, -100]),
+                None,
+            ],
+        };
+        let pred = RowPreds::Tree {
+            head: vec![vec![0, 3, 0, 0, 0], vec![0, 0, 0, 0], vec![0, 0]],
+            label: vec![vec![0, 1, 0, 0, 0], vec![0, 2, 3, 0], vec![0, 0]],
+        };
+        let d = data(gold, "deps");
+        let m = score(&d, "deps", TaskKind::Dependency, &rels(), &pred, None, 0).unwrap();
+        let TaskDetail::Dependency(t) = &m.metrics else {
+            panic!("{m:?}")
+        };
+        assert_eq!(m.n, 2, "the unlabelled row is not scored");
+        assert_eq!(t.truncated_words, 1);
+        // 5 words: heads right 3 (johnny, lives, paris), labelled 2.
+        assert_eq!(t.attachment.n_words, 5);
+        assert_close(t.attachment.uas, 3.0 / 5.0);
+        assert_close(t.attachment.las, 2.0 / 5.0);
+        assert_close(m.score, 2.0 / 5.0);
+        // The baseline hangs each first word on the root and each second
+        // word on the first: every gold head here is the other way round.
+        assert_close(m.baseline, 0.0);
+        // `paris` was predicted `obl`: per relation on the universal part.
+        assert_eq!(t.attachment.per_relation["obl"].predicted, 1);
+        assert_eq!(t.attachment.per_relation["obl"].correct, 0);
+        assert_eq!(t.attachment.per_relation["root"].correct, 1);
+    }
+
+    #[test]
+    fn a_predicted_head_that_is_no_word_is_an_error() {
+        let gold = Gold::Tree {
+            heads: vec![Some(vec![-100, 3, -100, 0, -100]), None, None],
+            rels: vec![Some(vec![-100, 1, -100, 0, -100]), None, None],
+        };
+        // Position 2 is `##ny`, a continuation piece.
+        let pred = RowPreds::Tree {
+            head: vec![vec![0, 2, 0, 0, 0], vec![0; 4], vec![0, 0]],
+            label: vec![vec![0; 5], vec![0; 4], vec![0, 0]],
+        };
+        let d = data(gold, "deps");
+        let err = score(&d, "deps", TaskKind::Dependency, &rels(), &pred, None, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a word") && err.contains("r1"), "{err}");
+    }
+
+    /// One dependency row for [`parsed_sentences`]: `n_words` words in the
+    /// table of which the first `kept` survived truncation, one sub-token
+    /// each (word k at position k + 1). Gold: each word on the next, the
+    /// last on the root, `nsubj` then `root`. Predicted: the same but the
+    /// first word on the root and the second word `case`.
+    struct TreeRow {
+        id: &'static str,
+        n_words: usize,
+        kept: usize,
+        labelled: bool,
+        /// A word whose relation is not scored (`_` in the treebank).
+        unscored: Option<usize>,
+    }
+
+    fn tree_data(rows: &[TreeRow]) -> (SplitData, RowPreds) {
+        let (mut heads, mut rels, mut ph, mut pr) = (vec![], vec![], vec![], vec![]);
+        let mut word_ids = Vec::new();
+        for r in rows {
+            let k = r.kept;
+            let mut ids = vec![-1];
+            ids.extend(0..k as i32);
+            ids.push(-1);
+            let (mut gh, mut gr) = (vec![-100; k + 2], vec![-100; k + 2]);
+            let (mut h, mut l) = (vec![0u32; k + 2], vec![0u32; k + 2]);
+            for w in 0..k {
+                let last = w + 1 == r.n_words;
+                // Word w + 2 is at position w + 2; the cut-off head of the
+                // last kept word points past the row, as tokenize leaves it.
+                gh[w + 1] = if last { 0 } else { w as i32 + 2 };
+                gr[w + 1] = if last { 0 } else { 1 };
+                h[w + 1] = if w == 0 { 0 } else { gh[w + 1] as u32 };
+                l[w + 1] = if w == 1 { 2 } else { gr[w + 1] as u32 };
+            }
+            if let Some(u) = r.unscored {
+                gr[u + 1] = -100;
+            }
+            heads.push(r.labelled.then_some(gh));
+            rels.push(r.labelled.then_some(gr));
+            ph.push(h);
+            pr.push(l);
+            word_ids.push(ids);
+        }
+        let mut gold = BTreeMap::new();
+        gold.insert("deps".to_string(), Gold::Tree { heads, rels });
+        let data = SplitData {
+            path: PathBuf::from("runs/t/tokenize/dev.parquet"),
+            ids: rows.iter().map(|r| r.id.to_string()).collect(),
+            input_ids: word_ids.iter().map(|w| vec![5; w.len()]).collect(),
+            word_ids,
+            n_words: rows.iter().map(|r| r.n_words).collect(),
+            gold,
+            features: vec![BTreeMap::new(); rows.len()],
+            windows: None,
+        };
+        (
+            data,
+            RowPreds::Tree {
+                head: ph,
+                label: pr,
+            },
+        )
+    }
+
+    fn whole(id: &'static str, n_words: usize) -> TreeRow {
+        TreeRow {
+            id,
+            n_words,
+            kept: n_words,
+            labelled: true,
+            unscored: None,
+        }
+    }
+
+    fn chosen_ids(rows: &[TreeRow]) -> Vec<String> {
+        let (d, pred) = tree_data(rows);
+        parsed_sentences(&d, "deps", &rels(), &pred)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect()
+    }
+
+    #[test]
+    fn drawn_sentences_are_the_first_whole_ones_of_a_readable_length() {
+        let rows = || {
+            vec![
+                whole("short", 3),
+                whole("b7", 7),
+                TreeRow {
+                    labelled: false,
+                    ..whole("unlabelled", 8)
+                },
+                TreeRow {
+                    kept: 6,
+                    ..whole("truncated", 9)
+                },
+                whole("long", 40),
+                whole("f14", 14),
+                whole("tiny", 2),
+                TreeRow {
+                    unscored: Some(3),
+                    ..whole("unscored", 10)
+                },
+                whole("i9", 9),
+                whole("j12", 12),
+            ]
+        };
+        assert_eq!(chosen_ids(&rows()), ["b7", "f14", "i9"]);
+        // Too few of 6 to 14 words: the rest are the first other whole
+        // rows, never the truncated, unscored, unlabelled or long ones.
+        let few: Vec<TreeRow> = rows()
+            .into_iter()
+            .filter(|r| !["i9", "j12"].contains(&r.id))
+            .collect();
+        assert_eq!(chosen_ids(&few), ["b7", "f14", "short"]);
+        let none: Vec<TreeRow> = rows()
+            .into_iter()
+            .filter(|r| ["unlabelled", "truncated", "long", "unscored"].contains(&r.id))
+            .collect();
+        assert!(chosen_ids(&none).is_empty());
+    }
+
+    #[test]
+    fn drawn_sentences_carry_both_trees_as_conllu_numbers_them() {
+        let (d, pred) = tree_data(&[whole("s", 4)]);
+        let chosen = parsed_sentences(&d, "deps", &rels(), &pred).unwrap();
+        assert_eq!(
+            chosen,
+            [ChosenParse {
+                id: "s".into(),
+                n_words: 4,
+                gold: ParsedTree {
+                    heads: vec![2, 3, 4, 0],
+                    relations: ["nsubj", "nsubj", "nsubj", "root"].map(String::from).into(),
+                },
+                predicted: ParsedTree {
+                    heads: vec![0, 3, 4, 0],
+                    relations: ["nsubj", "case", "nsubj", "root"].map(String::from).into(),
+                },
+            }]
+        );
+        // Sub-tokens: the head of `john ##ny` is read at its first piece and
+        // `lives` (position 3) is word 2.
+        let gold = Gold::Tree {
+            heads: vec![Some(vec![-100, 3, -100, 0, -100]), None, None],
+            rels: vec![Some(vec![-100, 1, -100, 0, -100]), None, None],
+        };
+        let pred = RowPreds::Tree {
+            head: vec![vec![0, 3, 0, 0, 0], vec![0; 4], vec![0, 0]],
+            label: vec![vec![0, 1, 0, 0, 0], vec![0; 4], vec![0, 0]],
+        };
+        let chosen = parsed_sentences(&data(gold, "deps"), "deps", &rels(), &pred).unwrap();
+        assert_eq!(chosen.len(), 1);
+        assert_eq!((chosen[0].id.as_str(), chosen[0].n_words), ("r1", 2));
+        assert_eq!(chosen[0].gold.heads, [2, 0]);
+        assert_eq!(chosen[0].predicted.relations, ["nsubj", "root"]);
+        // A row of another kind is an error, not an empty choice.
+        let wrong = RowPreds::Token(vec![vec![0; 5], vec![0; 4], vec![0, 0]]);
+        assert!(parsed_sentences(&d, "deps", &rels(), &wrong).is_err());
     }
 
     // Span labels: O=0 B-PER=1 I-PER=2 B-LOC=3; O is the train majority.

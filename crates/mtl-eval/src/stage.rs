@@ -20,14 +20,23 @@ use crate::html::{HtmlInputs, render_html};
 use crate::metrics::bootstrap;
 use crate::metrics::headline::Headline;
 use crate::predict::{RowPreds, predict_rows};
-use crate::report::{BootstrapInfo, Metrics, TaskMetrics, render_markdown_with};
-use crate::score::{TaskRef, score_task, truncated_rows};
+use crate::report::{
+    BootstrapInfo, Metrics, ParsedSentence, TaskDetail, TaskMetrics, render_markdown_with,
+};
+use crate::score::{
+    ChosenParse, MAX_DRAWN_WORDS, TaskRef, parsed_sentences, score_task, truncated_rows,
+};
 use crate::trainlog::TrainLog;
-use crate::truncated::{locate_split_dir, word_labels};
+use crate::truncated::{locate_split_dir, word_labels, words_of};
 use crate::windows;
 
 /// Bumped when eval's output changes for the same input.
-pub const STAGE_VERSION: u32 = 5;
+pub const STAGE_VERSION: u32 = 6;
+
+/// The split whose parsed sentences the reports draw: the test split is
+/// for the final scores, not for reading a model's errors sentence by
+/// sentence while it is still being developed.
+pub(crate) const DRAWN_SPLIT: &str = "dev";
 
 /// The report next to `metrics.json`.
 pub const REPORT_MD: &str = "report.md";
@@ -209,7 +218,13 @@ pub fn run_on_device(
                 train_texts: train_texts.get(task.as_str()).copied().unwrap_or(0),
                 seed: bootstrap::seed_for(&format!("{task}/{split}")),
             };
-            let sm = score_task(&data, &task_ref, task_preds, full_words.get(task))?;
+            let mut sm = score_task(&data, &task_ref, task_preds, full_words.get(task))?;
+            if split == DRAWN_SPLIT
+                && let TaskDetail::Dependency(d) = &mut sm.metrics
+            {
+                let chosen = parsed_sentences(&data, task, labels, task_preds)?;
+                (d.examples, d.examples_note) = with_words(split_dir.as_deref(), split, chosen)?;
+            }
             builder.timing(&format!("score_{task}_{split}"), t_score);
             let entry = tasks.entry(task.clone()).or_insert_with(|| TaskMetrics {
                 kind: *kind,
@@ -262,6 +277,69 @@ pub fn run_on_device(
     let m = builder.finish(&staging, &BTreeMap::new())?;
     staging.commit()?;
     Ok(Outcome::Ran(m))
+}
+
+/// The chosen parsed sentences with their words, read from the split
+/// stage's table of `split` in `split_dir`; none, and a note saying why,
+/// when nothing was chosen or that table is not known.
+fn with_words(
+    split_dir: Option<&Path>,
+    split: &str,
+    chosen: Vec<ChosenParse>,
+) -> Result<(Vec<ParsedSentence>, Option<String>)> {
+    if chosen.is_empty() {
+        return Ok((
+            Vec::new(),
+            Some(format!(
+                "no {split} sentence of at most {MAX_DRAWN_WORDS} words has every word scored \
+                 (none cut off by truncation)"
+            )),
+        ));
+    }
+    // The tokenize table holds token ids only; the words are in the split
+    // stage's table, and only one whose fingerprint is the one tokenize
+    // read can be trusted to hold the same rows.
+    let Some(dir) = split_dir else {
+        return Ok((
+            Vec::new(),
+            Some(
+                "the words are unknown: only the split stage's table holds them, and no split \
+                 output with the fingerprint tokenize recorded is beside the tokenize output"
+                    .into(),
+            ),
+        ));
+    };
+    let path = dir.join(format!("{split}.parquet"));
+    let ids: HashSet<&str> = chosen.iter().map(|c| c.id.as_str()).collect();
+    let mut words = words_of(&path, &ids)?;
+    chosen
+        .into_iter()
+        .map(|c| {
+            let bad = |message: String| Error::Row {
+                path: path.clone(),
+                column: mtl_core::artifact::col::WORDS.into(),
+                id: c.id.clone(),
+                message,
+            };
+            let w = words
+                .remove(&c.id)
+                .ok_or_else(|| bad("no words for a row of the tokenize table".into()))?;
+            if w.len() != c.n_words {
+                return Err(bad(format!(
+                    "{} words, but the tokenize table has {}",
+                    w.len(),
+                    c.n_words
+                )));
+            }
+            Ok(ParsedSentence {
+                id: c.id,
+                words: w,
+                gold: c.gold,
+                predicted: c.predicted,
+            })
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(|drawn| (drawn, None))
 }
 
 /// The training loop's wall time from the train manifest (`train`, else

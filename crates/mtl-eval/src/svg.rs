@@ -1,10 +1,12 @@
 //! Hand-written SVG charts for the HTML report: line panels, horizontal
-//! bars with interval whiskers, and a heatmap. Every chart is a complete
+//! bars with interval whiskers, a heatmap, and dependency trees. Every chart is a complete
 //! `<svg>` element with a `data-chart` kind and a `<title>`; every piece of
 //! text goes through [`esc`], so labels from the data cannot break the
 //! markup. No scripts, fonts or other external resources.
 
 use std::fmt::Write;
+
+use crate::report::ParsedSentence;
 
 /// Escapes text for HTML/SVG content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -511,9 +513,213 @@ pub fn heatmap(title: &str, labels: &[String], matrix: &[Vec<u64>], note: &str) 
     out
 }
 
+/// Arc colours of [`parse_tree`]: gold, a right prediction, a wrong one.
+pub const GOLD_ARC: &str = "#3a7d4f";
+pub const RIGHT_ARC: &str = "#1f5fa8";
+pub const WRONG_ARC: &str = "#c62828";
+
+/// One sentence's words in a row with its gold tree above them and the
+/// predicted tree below, arcs from head to dependent (arrow at the
+/// dependent) labelled with the relation, the root's child marked by a
+/// vertical arrow. A predicted arc with the wrong head or relation
+/// ([`ParsedSentence::wrong`]) is red and dashed, so it reads without
+/// colour too. An arc covering more words is drawn higher; the same span
+/// gets the same height above and below, so a right arc mirrors its gold
+/// one. Each arc is a `<g data-arc="gold|right|wrong">` with a tooltip.
+pub fn parse_tree(title: &str, s: &ParsedSentence) -> String {
+    let n_words = s.words.len();
+    let wrong = s.wrong();
+    // One column per word, wide enough for the word and for the label of
+    // an arc between neighbours.
+    let widths: Vec<f64> = s
+        .words
+        .iter()
+        .map(|w| (7.2 * w.chars().count() as f64 + 18.0).max(60.0))
+        .collect();
+    let margin = 20.0;
+    let mut centers = Vec::with_capacity(n_words);
+    let mut x = margin;
+    for w in &widths {
+        centers.push(x + w / 2.0);
+        x += w;
+    }
+    let w = (x + margin).max(560.0);
+    // Word number k (1-based, as heads are; 0 is the root) is at
+    // centers[k - 1].
+    let at = |k: usize| k.checked_sub(1).and_then(|i| centers.get(i)).copied();
+
+    let trees = [&s.gold, &s.predicted];
+    let mut spans: Vec<usize> = trees
+        .iter()
+        .flat_map(|t| t.heads.iter().enumerate())
+        .filter(|&(_, &h)| h != 0)
+        .map(|(d, &h)| (d + 1).abs_diff(h))
+        .collect();
+    spans.sort_unstable();
+    spans.dedup();
+    let levels = spans.len() + 1;
+    let step = (220.0 / levels as f64).clamp(10.0, 22.0);
+    let height = |span: usize| match spans.binary_search(&span) {
+        Ok(i) => step * (i + 1) as f64,
+        Err(_) => step * levels as f64,
+    };
+    let area = step * levels as f64 + 16.0;
+
+    let top = 48.0;
+    let words_y = top + area + 14.0;
+    let gold_base = words_y - 15.0;
+    let pred_base = words_y + 6.0;
+    let h = pred_base + area + 12.0;
+    let mut out = open(w, h, "parse", title);
+
+    // Legend: a short stroke of each kind of arc.
+    let mut lx = margin;
+    for (label, color, dashed) in [
+        ("gold tree (above)", GOLD_ARC, false),
+        ("predicted, right (below)", RIGHT_ARC, false),
+        ("predicted, wrong head or relation", WRONG_ARC, true),
+    ] {
+        let _ = write!(
+            out,
+            "<line x1=\"{}\" x2=\"{}\" y1=\"31\" y2=\"31\" stroke=\"{color}\" \
+             stroke-width=\"2\"{}/>",
+            n(lx),
+            n(lx + 18.0),
+            if dashed {
+                " stroke-dasharray=\"4 2\""
+            } else {
+                ""
+            }
+        );
+        text(&mut out, lx + 22.0, 35.0, "start", "", label);
+        lx += 6.2 * label.chars().count() as f64 + 42.0;
+    }
+
+    for (k, word) in s.words.iter().enumerate() {
+        text(
+            &mut out,
+            centers[k],
+            words_y,
+            "middle",
+            " font-size=\"12\"",
+            word,
+        );
+    }
+
+    let word_name = |k: usize| match k {
+        0 => "the root".to_string(),
+        k => format!("{k} {}", s.words.get(k - 1).map_or("?", String::as_str)),
+    };
+    for (t, tree) in trees.iter().enumerate() {
+        let above = t == 0;
+        // Above, heights grow upwards; below, downwards.
+        let dir = if above { -1.0 } else { 1.0 };
+        let base = if above { gold_base } else { pred_base };
+        for (d, (&head, rel)) in tree.heads.iter().zip(&tree.relations).enumerate() {
+            let Some(xd) = at(d + 1) else { continue };
+            let (kind, color) = match (above, wrong.get(d).copied().unwrap_or(true)) {
+                (true, _) => ("gold", GOLD_ARC),
+                (false, false) => ("right", RIGHT_ARC),
+                (false, true) => ("wrong", WRONG_ARC),
+            };
+            let mut tip = format!(
+                "{}: {} is the {rel} of {}",
+                if above { "gold" } else { "predicted" },
+                word_name(d + 1),
+                word_name(head)
+            );
+            if kind == "wrong" {
+                let _ = write!(
+                    tip,
+                    "; gold: the {} of {}",
+                    s.gold.relations.get(d).map_or("?", String::as_str),
+                    word_name(s.gold.heads.get(d).copied().unwrap_or(0))
+                );
+            }
+            let _ = write!(out, "<g data-arc=\"{kind}\"><title>{}</title>", esc(&tip));
+            let dash = if kind == "wrong" {
+                " stroke-dasharray=\"4 2\" stroke-width=\"2\""
+            } else {
+                " stroke-width=\"1.5\""
+            };
+            let (label_x, label_y) = match at(head) {
+                // The root, or a head outside the sentence (which the
+                // metrics would have refused): a straight arrow from afar.
+                None => {
+                    let y = base + dir * step * levels as f64;
+                    let _ = write!(
+                        out,
+                        "<path d=\"M{x} {}V{}\" fill=\"none\" stroke=\"{color}\"{dash}/>",
+                        n(y),
+                        n(base),
+                        x = n(xd)
+                    );
+                    (xd, y + dir * 4.0)
+                }
+                Some(xh) => {
+                    let lift = height((d + 1).abs_diff(head));
+                    // The arc leaves its head a little to the dependent's
+                    // side, so that it does not start where the head's own
+                    // incoming arrow ends.
+                    let xh = xh + if xd > xh { 4.0 } else { -4.0 };
+                    let y = base + dir * lift;
+                    let _ = write!(
+                        out,
+                        "<path d=\"M{} {b}C{} {y} {} {y} {} {b}\" fill=\"none\" \
+                         stroke=\"{color}\"{dash}/>",
+                        n(xh),
+                        n(xh),
+                        n(xd),
+                        n(xd),
+                        b = n(base),
+                        y = n(y)
+                    );
+                    // The apex of that curve is three quarters of the way up.
+                    ((xh + xd) / 2.0, base + dir * lift * 0.75)
+                }
+            };
+            let tip_y = base - dir * 0.5;
+            let back = base + dir * 6.0;
+            let _ = write!(
+                out,
+                "<path d=\"M{} {}L{} {}L{} {}Z\" fill=\"{color}\"/>",
+                n(xd - 3.5),
+                n(back),
+                n(xd + 3.5),
+                n(back),
+                n(xd),
+                n(tip_y)
+            );
+            // A white box under the label keeps it readable across the
+            // arcs it crosses (a box, not a text halo: `paint-order` is not
+            // drawn by every SVG renderer).
+            let label_w = 6.0 * rel.chars().count() as f64 + 6.0;
+            let _ = write!(
+                out,
+                "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"12\" fill=\"#fff\"/>",
+                n(label_x - label_w / 2.0),
+                n(label_y - 6.0),
+                n(label_w)
+            );
+            text(
+                &mut out,
+                label_x,
+                label_y + 3.5,
+                "middle",
+                &format!(" font-size=\"10\" fill=\"{color}\""),
+                rel,
+            );
+            out.push_str("</g>");
+        }
+    }
+    out.push_str("</svg>");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::ParsedTree;
 
     #[test]
     fn escapes_markup_and_quotes() {
@@ -583,6 +789,74 @@ mod tests {
         let hm = heatmap("cm", &labels, &[vec![3, 1], vec![0, 2]], "");
         assert_eq!(hm.matches("<rect").count(), 4);
         assert!(hm.contains("a&lt;") && hm.contains("75.0% of the row"));
+    }
+
+    fn sentence() -> ParsedSentence {
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        ParsedSentence {
+            id: "s<1>".into(),
+            words: strings(&["<b>", "Tom&Jerry", "\"q\"", "a>b", "ran", "today"]),
+            gold: ParsedTree {
+                heads: vec![2, 5, 5, 5, 0, 5],
+                relations: strings(&["det", "nsubj", "punct", "obj", "root", "obl:tmod"]),
+            },
+            // Word 3 on the wrong head, word 4 with the wrong relation,
+            // word 6 with only the subtype missing (right, as LAS counts).
+            predicted: ParsedTree {
+                heads: vec![2, 5, 4, 5, 0, 5],
+                relations: strings(&["det", "nsubj", "punct", "iobj", "root", "obl"]),
+            },
+        }
+    }
+
+    #[test]
+    fn a_parse_shows_each_word_once_escaped_with_wrong_arcs_marked() {
+        let s = sentence();
+        assert_eq!(s.wrong(), [false, false, true, true, false, false]);
+        let svg = parse_tree("deps: dev sentence s<1>", &s);
+        assert!(svg.starts_with("<svg ") && svg.ends_with("</svg>"));
+        assert_eq!(svg.matches("<svg").count(), 1);
+        assert!(svg.contains("data-chart=\"parse\"") && svg.contains("sentence s&lt;1&gt;"));
+        for (raw, escaped) in [
+            ("<b>", "&lt;b&gt;"),
+            ("Tom&Jerry", "Tom&amp;Jerry"),
+            ("\"q\"", "&quot;q&quot;"),
+            ("a>b", "a&gt;b"),
+            ("ran", "ran"),
+            ("today", "today"),
+        ] {
+            // Drawn once, in the row of words both trees share.
+            assert_eq!(
+                svg.matches(&format!(">{escaped}</text>")).count(),
+                1,
+                "{raw}: {svg}"
+            );
+        }
+        assert!(!svg.contains("<b>") && !svg.contains("Tom&J") && !svg.contains("\"q\""));
+        assert_eq!(svg.matches("data-arc=\"gold\"").count(), 6);
+        assert_eq!(svg.matches("data-arc=\"right\"").count(), 4);
+        assert_eq!(svg.matches("data-arc=\"wrong\"").count(), 2);
+        // Each wrong arc is red and dashed, and says what gold has.
+        for g in svg.split("<g data-arc=\"wrong\">").skip(1) {
+            let g = &g[..g.find("</g>").unwrap()];
+            assert!(
+                g.contains(WRONG_ARC) && g.contains("stroke-dasharray"),
+                "{g}"
+            );
+            assert!(g.contains("; gold: the "), "{g}");
+        }
+        for g in svg.split("<g data-arc=\"right\">").skip(1) {
+            let g = &g[..g.find("</g>").unwrap()];
+            assert!(
+                !g.contains(WRONG_ARC) && !g.contains("stroke-dasharray"),
+                "{g}"
+            );
+        }
+        assert!(
+            svg.contains("is the iobj of 5 ran; gold: the obj of 5 ran"),
+            "{svg}"
+        );
+        assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
     }
 
     #[test]

@@ -51,25 +51,77 @@ pub fn word_labels(
             &name,
             &DataType::List(Box::new(DataType::String)),
         )?;
-        let mut labels = WordLabels::new();
-        for (id, row) in ids.iter().zip(c.list().at(path)?.series_iter()) {
-            let (Some(id), Some(row)) = (id, row) else {
-                continue;
-            };
-            if !rows.contains(id) {
-                continue;
-            }
-            let words: Option<Vec<String>> = row
-                .str()
-                .at(path)?
-                .iter()
-                .map(|l| l.map(str::to_string))
-                .collect();
-            if let Some(words) = words {
-                labels.insert(id.to_string(), words);
-            }
+        out.insert(
+            task.to_string(),
+            lists_of_rows(path, &ids, c.list().at(path)?, rows)?,
+        );
+    }
+    Ok(out)
+}
+
+/// The words of the rows of the split table `path` whose id is in `rows`,
+/// reading its `id` and `words` columns only. A row whose words hold a null
+/// is left out rather than shown with a made-up word.
+pub fn words_of(path: &Path, rows: &HashSet<&str>) -> Result<HashMap<String, Vec<String>>> {
+    let file = std::fs::File::open(path).map_err(|e| mtl_core::CoreError::io(path, e))?;
+    let mut reader = ParquetReader::new(file);
+    let schema = reader.schema().at(path)?;
+    if let Some(missing) = [col::ID, col::WORDS]
+        .into_iter()
+        .find(|c| !schema.contains(c))
+    {
+        return Err(mtl_core::CoreError::Schema {
+            path: path.to_path_buf(),
+            column: missing.to_string(),
+            message: "missing".into(),
         }
-        out.insert(task.to_string(), labels);
+        .into());
+    }
+    let df = reader
+        .with_columns(Some(vec![col::ID.to_string(), col::WORDS.to_string()]))
+        .finish()
+        .at(path)?;
+    let ids = column(&df, path, col::ID, &DataType::String)?
+        .str()
+        .at(path)?
+        .clone();
+    let words = column(
+        &df,
+        path,
+        col::WORDS,
+        &DataType::List(Box::new(DataType::String)),
+    )?
+    .list()
+    .at(path)?
+    .clone();
+    lists_of_rows(path, &ids, &words, rows)
+}
+
+/// The string lists of `lists` keyed by the row's id in `ids`, for the ids
+/// in `rows` only; a null list, or one holding a null, is left out.
+fn lists_of_rows(
+    path: &Path,
+    ids: &StringChunked,
+    lists: &ListChunked,
+    rows: &HashSet<&str>,
+) -> Result<HashMap<String, Vec<String>>> {
+    let mut out = HashMap::new();
+    for (id, row) in ids.iter().zip(lists.series_iter()) {
+        let (Some(id), Some(row)) = (id, row) else {
+            continue;
+        };
+        if !rows.contains(id) {
+            continue;
+        }
+        let items: Option<Vec<String>> = row
+            .str()
+            .at(path)?
+            .iter()
+            .map(|w| w.map(str::to_string))
+            .collect();
+        if let Some(items) = items {
+            out.insert(id.to_string(), items);
+        }
     }
     Ok(out)
 }
@@ -108,6 +160,36 @@ mod tests {
         assert_eq!(
             locate_split_dir(&tok_dir, &tok),
             Some(root.path().join("split"))
+        );
+    }
+
+    #[test]
+    fn reads_the_words_of_wanted_rows_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dev.parquet");
+        let words: ListChunked = [
+            Some(Series::new("".into(), ["a<b", "c"])),
+            Some(Series::new("".into(), ["d"])),
+            Some(Series::new("".into(), [Some("e"), None])),
+        ]
+        .into_iter()
+        .collect();
+        let mut df = DataFrame::new_infer_height(vec![
+            Series::new("id".into(), ["a", "b", "c"]).into_column(),
+            words.with_name("words".into()).into_column(),
+        ])
+        .unwrap();
+        mtl_core::artifact::write_parquet(&mut df, &path).unwrap();
+        let wanted: HashSet<&str> = ["a", "c"].into_iter().collect();
+        let got = words_of(&path, &wanted).unwrap();
+        assert_eq!(got.len(), 1, "b is not wanted, c holds a null word");
+        assert_eq!(got["a"], ["a<b", "c"]);
+        let mut df = df.drop("words").unwrap();
+        mtl_core::artifact::write_parquet(&mut df, &path).unwrap();
+        let err = words_of(&path, &wanted).unwrap_err().to_string();
+        assert!(
+            err.contains("words") && err.contains("dev.parquet"),
+            "{err}"
         );
     }
 

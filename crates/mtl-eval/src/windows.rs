@@ -104,6 +104,15 @@ pub fn merge(
                 Gold::Multilabel(groups.iter().map(|g| v[g[0]].clone()).collect())
             }
             Gold::Regression(v) => Gold::Regression(groups.iter().map(|g| v[g[0]]).collect()),
+            // Heads are positions within one window, which no merge could
+            // keep; the config refuses windows for dependency tasks.
+            Gold::Tree { .. } => {
+                return Err(data.row_error(
+                    0,
+                    &col::heads(task),
+                    "a dependency task cannot be scored over windows (use truncation = \"cut\")",
+                ));
+            }
             Gold::Token(v) => {
                 let column = col::target(task);
                 let mut rows = Vec::with_capacity(groups.len());
@@ -144,6 +153,13 @@ pub fn merge(
             }
             RowPreds::Regression(v) => {
                 RowPreds::Regression(groups.iter().map(|g| v[g[0]]).collect())
+            }
+            RowPreds::Tree { .. } => {
+                return Err(data.row_error(
+                    0,
+                    &col::heads(&task),
+                    "a dependency task cannot be scored over windows (use truncation = \"cut\")",
+                ));
             }
             RowPreds::Token(v) => {
                 let column = col::target(&task);

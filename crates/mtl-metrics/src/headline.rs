@@ -2,17 +2,19 @@
 //! kind's default) and its value on any subset of the scored examples.
 //!
 //! [`Examples`] holds what each scored example contributes (a gold and a
-//! predicted class, a sentence's word and entity counts, two label sets, two
-//! values), and [`Examples::value`] computes the headline from the examples
-//! at some indices. The point score is the value on every example once; the
-//! bootstrap ([`super::bootstrap`]) calls the same function on resampled
-//! indices, so the score and its interval can never disagree on a
-//! definition. Tests check the point score against the full metrics.
+//! predicted class, a sentence's word and entity counts, a sentence's
+//! attachment counts, two label sets, two values), and [`Examples::value`]
+//! computes the headline from the examples at some indices. The point
+//! score is the value on every example once; the bootstrap
+//! ([`super::bootstrap`]) calls the same function on resampled indices, so
+//! the score and its interval can never disagree on a definition. Tests
+//! check the point score against the full metrics.
 
 use mtl_core::TaskKind;
 use mtl_core::config::HeadlineMetric;
 
 use super::classification::Averages;
+use super::dependency::{self, AttachmentCounts};
 use super::regression::{pearson, ranks};
 use super::spans::SentenceCounts;
 use super::{f1, ratio};
@@ -39,6 +41,10 @@ pub enum Headline {
     Mse,
     Rmse,
     Mae,
+    /// Attachment scores ([`super::dependency`]); CLAS is its F1.
+    Uas,
+    Las,
+    Clas,
 }
 
 /// The metric names each task kind accepts, the default first.
@@ -56,6 +62,8 @@ pub fn known_names(kind: TaskKind) -> &'static [&'static str] {
         TaskKind::Spans => &["entity_f1", "entity_precision", "entity_recall", "accuracy"],
         TaskKind::Multilabel => &["micro_f1", "macro_f1", "samples_f1", "subset_accuracy"],
         TaskKind::Regression => &["pearson", "spearman", "mse", "rmse", "mae"],
+        // LAS first: the shared task's main parsing score.
+        TaskKind::Dependency => &["las", "uas", "clas"],
     }
 }
 
@@ -77,6 +85,9 @@ fn named(name: &str) -> Option<Headline> {
         "mse" => Headline::Mse,
         "rmse" => Headline::Rmse,
         "mae" => Headline::Mae,
+        "uas" => Headline::Uas,
+        "las" => Headline::Las,
+        "clas" => Headline::Clas,
         _ => return None,
     })
 }
@@ -156,6 +167,9 @@ impl Headline {
             Headline::Mse => "mse",
             Headline::Rmse => "rmse",
             Headline::Mae => "mae",
+            Headline::Uas => "uas",
+            Headline::Las => "las",
+            Headline::Clas => "clas",
         };
         s.to_string()
     }
@@ -188,6 +202,8 @@ pub enum Examples {
     },
     /// Gold and predicted value per text.
     Values { gold: Vec<f64>, pred: Vec<f64> },
+    /// Attachment counts per sentence (dependency trees).
+    Attachments(Vec<AttachmentCounts>),
 }
 
 impl Examples {
@@ -212,6 +228,7 @@ impl Examples {
             Examples::Sentences { words, .. } => words.len(),
             Examples::Sets { gold, .. } => gold.len(),
             Examples::Values { gold, .. } => gold.len(),
+            Examples::Attachments(counts) => counts.len(),
         }
     }
 
@@ -282,6 +299,15 @@ impl Examples {
                 }
             }
             Examples::Sets { gold, pred, k } => sets_value(h, gold, pred, *k, idx),
+            Examples::Attachments(counts) => {
+                let c = dependency::total(counts, idx);
+                match h {
+                    Headline::Uas => c.uas(),
+                    Headline::Las => c.las(),
+                    Headline::Clas => c.clas(),
+                    _ => 0.0,
+                }
+            }
             Examples::Values { gold, pred } => {
                 let g: Vec<f64> = idx.iter().filter_map(|&i| gold.get(i).copied()).collect();
                 let p: Vec<f64> = idx.iter().filter_map(|&i| pred.get(i).copied()).collect();
@@ -398,6 +424,11 @@ mod tests {
         assert_eq!(r(TaskKind::Spans), Headline::EntityF1);
         assert_eq!(r(TaskKind::Multilabel), Headline::MicroF1);
         assert_eq!(r(TaskKind::Regression), Headline::Pearson);
+        assert_eq!(r(TaskKind::Dependency), Headline::Las);
+        let clas = HeadlineMetric::Named("clas".into());
+        let h = Headline::resolve(TaskKind::Dependency, Some(&clas), &[]).unwrap();
+        assert_eq!((h.name(), h.lower_is_better()), ("clas".to_string(), false));
+        assert!(Headline::resolve(TaskKind::Tagging, Some(&clas), &[]).is_err());
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //! out of tags with [`spans::entities`], so a score during training and the
 //! score in the report can never differ by a convention.
 //!
+//! Dependency trees are scored by [`dependency`]: UAS, LAS and CLAS as the
+//! CoNLL 2018 shared task's evaluation script defines them, and
+//! per-relation scores.
+//!
 //! It never reads files, runs a model or knows about stages.
 //!
 //! Every classification-style score is a fraction in `[0, 1]`; correlations
@@ -16,6 +20,7 @@
 pub mod baseline;
 pub mod bootstrap;
 pub mod classification;
+pub mod dependency;
 pub mod headline;
 pub mod multilabel;
 pub mod regression;
@@ -34,6 +39,14 @@ pub enum MetricError {
     },
     #[error("class id {id} is outside the {n} known labels")]
     UnknownClass { id: usize, n: usize },
+    /// A head index past the sentence's last word (`word` is 1-based).
+    #[error("{what} of word {word} is {head}, outside a sentence of {n} words")]
+    HeadOutOfRange {
+        what: &'static str,
+        word: usize,
+        head: usize,
+        n: usize,
+    },
     #[error("{what} #{index} is {value}")]
     NonFinite {
         what: &'static str,

@@ -324,6 +324,10 @@ pub enum Targets {
     /// Per row, the target in its own units (the model standardizes it);
     /// `None` = no label.
     Regression(Vec<Option<f32>>),
+    /// A dependency task, both flattened `B * T` like [`Targets::Token`]:
+    /// at each scored word's first sub-token, its head's position (0 = the
+    /// root) and its relation id; negative elsewhere.
+    Tree { heads: Vec<i32>, rels: Vec<i32> },
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::{D, Device};
+use candle_core::{D, Device, Tensor};
 use candle_nn::VarMap;
 use mtl_core::{CharVocab, FeatureSet, LabelSet, TaskKind};
 use serde::{Deserialize, Serialize};
@@ -80,6 +80,15 @@ pub enum TaskOutput {
     },
     /// One value per row, in the target's own units.
     Regression { value: Vec<f32> },
+    /// Per row and sub-token position, meaningful at word starts only: the
+    /// position of the word's head (0 = the root), its relation id and
+    /// that relation's probability. The heads of a row always form one
+    /// tree over its words (see `heads::mst`).
+    Tree {
+        head: Vec<Vec<u32>>,
+        label: Vec<Vec<u32>>,
+        prob: Vec<Vec<f32>>,
+    },
 }
 
 /// A multilabel head predicts every label whose probability reaches this,
@@ -337,7 +346,8 @@ pub fn predict_with(
     batch: &Batch,
     thresholds: &Thresholds,
 ) -> Result<BTreeMap<String, TaskOutput>> {
-    let mut outputs = model.forward(batch, None)?;
+    let encoded = model.encode(batch, None)?;
+    let mut outputs = model.heads_forward(&encoded, batch)?;
     let mut out = BTreeMap::new();
     for h in &model.spec.tasks {
         let l = outputs
@@ -376,6 +386,19 @@ pub fn predict_with(
                     prob: cut_to_lengths(probs.max(D::Minus1)?.to_vec2::<f32>()?, &batch.lengths),
                 }
             }
+            TaskKind::Dependency => {
+                let head = model.biaffine_head(&h.name).ok_or_else(|| {
+                    Error::Invalid(format!("task `{}` has no dependency head", h.name))
+                })?;
+                let starts = batch.word_starts.as_deref().ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "task `{}` parses words: the batch needs word starts \
+                         (Batch::with_word_ids)",
+                        h.name
+                    ))
+                })?;
+                decode_trees(head, &encoded, &l, starts, &batch.lengths)?
+            }
             TaskKind::Multilabel => {
                 let probs = candle_nn::ops::sigmoid(&l)?.to_vec2::<f32>()?;
                 let labels = multilabel_decode(&probs, |i| thresholds.get(&h.name, i));
@@ -394,6 +417,57 @@ pub fn predict_with(
         out.insert(h.name.clone(), output);
     }
     Ok(out)
+}
+
+/// One tree per row from its arc scores `arcs` (`(B, T, T)`), decoded over
+/// the row's words (`starts`) as a maximum spanning tree, then each word's
+/// relation at its chosen head.
+fn decode_trees(
+    head: &crate::heads::biaffine::BiaffineHead,
+    encoded: &Tensor,
+    arcs: &Tensor,
+    starts: &[Vec<usize>],
+    lengths: &[usize],
+) -> Result<TaskOutput> {
+    let (b, t, _) = arcs.dims3()?;
+    if starts.len() != b {
+        return Err(Error::Invalid(format!(
+            "word starts for {} rows, but the batch has {b}",
+            starts.len()
+        )));
+    }
+    let scores = arcs.to_vec3::<f32>()?;
+    let mut heads = vec![0u32; b * t];
+    for (row, (s, ws)) in scores.iter().zip(starts).enumerate() {
+        if let Some(&p) = ws.iter().find(|&&p| p >= t) {
+            return Err(Error::Invalid(format!(
+                "word start {p} is outside the {t} positions"
+            )));
+        }
+        // Node 0 is the root (position 0), node k the k-th word start.
+        let node = |k: usize| if k == 0 { 0 } else { ws[k - 1] };
+        let n = ws.len();
+        let mut matrix = vec![0f32; (n + 1) * (n + 1)];
+        for d in 1..=n {
+            for h in 0..=n {
+                matrix[d * (n + 1) + h] = s[node(d)][node(h)];
+            }
+        }
+        let tree = crate::heads::mst::decode(&matrix, n)?;
+        for (d, &h) in tree.iter().enumerate() {
+            heads[row * t + node(d + 1)] = node(h) as u32;
+        }
+    }
+    let head_pos = Tensor::from_vec(heads.clone(), (b, t), arcs.device())?;
+    let probs = candle_nn::ops::softmax(&head.rel_scores(encoded, &head_pos)?, D::Minus1)?;
+    let label = probs.argmax(D::Minus1)?.to_vec2::<u32>()?;
+    let prob = probs.max(D::Minus1)?.to_vec2::<f32>()?;
+    let head: Vec<Vec<u32>> = heads.chunks(t).map(<[u32]>::to_vec).collect();
+    Ok(TaskOutput::Tree {
+        head: cut_to_lengths(head, lengths),
+        label: cut_to_lengths(label, lengths),
+        prob: cut_to_lengths(prob, lengths),
+    })
 }
 
 /// Per row, the ids whose probability reaches their label's threshold.

@@ -1,6 +1,7 @@
 //! The multi-task model shared by train, eval and predict: a shared encoder
 //! (BiLSTM, BiGRU or pre-LN transformer), one head per task (classification,
-//! tagging/spans with an optional linear-chain CRF, multilabel, regression;
+//! tagging/spans with an optional linear-chain CRF, a biaffine dependency
+//! parser decoded as a maximum spanning tree, multilabel, regression;
 //! sentence heads pool by mean, first position or learned attention and may take
 //! standardized side-input features),
 //! masked and class-weighted losses, per-batch padding, and the model bundle

@@ -116,11 +116,21 @@ impl MultiTaskModel {
         rng: Option<&mut StdRng>,
     ) -> Result<BTreeMap<String, Tensor>> {
         let encoded = self.encode(batch, rng)?;
+        self.heads_forward(&encoded, batch)
+    }
+
+    /// [`MultiTaskModel::forward`] from the encoder's output `encoded`. A
+    /// dependency task's output is its unmasked `(B, T, T)` arc scores.
+    pub fn heads_forward(
+        &self,
+        encoded: &Tensor,
+        batch: &Batch,
+    ) -> Result<BTreeMap<String, Tensor>> {
         let mut out = BTreeMap::new();
         for (spec, head) in &self.heads {
             let k = spec.features.len();
             let y = head
-                .forward(&encoded, &batch.mask, batch.features.get(&spec.name), k)
+                .forward(encoded, &batch.mask, batch.features.get(&spec.name), k)
                 .map_err(|e| match e {
                     Error::Invalid(m) => Error::Invalid(format!(
                         "task `{}` (side inputs: {}): {m}",
@@ -145,7 +155,8 @@ impl MultiTaskModel {
         weights: &LossWeights,
         rng: Option<&mut StdRng>,
     ) -> Result<Option<(Tensor, BTreeMap<String, f32>)>> {
-        let outputs = self.forward(batch, rng)?;
+        let encoded = self.encode(batch, rng)?;
+        let outputs = self.heads_forward(&encoded, batch)?;
         let mut total: Option<Tensor> = None;
         let mut parts = BTreeMap::new();
         for (task, target) in targets {
@@ -168,6 +179,18 @@ impl MultiTaskModel {
                 (TaskKind::Tagging | TaskKind::Spans, Targets::Token(t)) => {
                     let c = l.dim(2)?;
                     masked_cross_entropy(&l.reshape((t.len(), c))?, t, class_weights)?
+                }
+                (TaskKind::Dependency, Targets::Tree { heads, rels }) => {
+                    let head = self.biaffine_head(task).ok_or_else(|| {
+                        Error::Invalid(format!("task `{task}` has no dependency head"))
+                    })?;
+                    let starts = batch.word_starts.as_deref().ok_or_else(|| {
+                        Error::Invalid(format!(
+                            "task `{task}` parses words: the batch needs word starts \
+                             (Batch::with_word_ids)"
+                        ))
+                    })?;
+                    head.loss(&encoded, l, starts, heads, rels)?
                 }
                 (TaskKind::Multilabel, Targets::Multilabel(t)) => {
                     masked_binary_cross_entropy(l, t)?
@@ -198,6 +221,14 @@ impl MultiTaskModel {
             }
         }
         Ok(total.map(|t| (t, parts)))
+    }
+
+    /// The dependency head of a `dependency` task.
+    pub fn biaffine_head(&self, task: &str) -> Option<&crate::heads::biaffine::BiaffineHead> {
+        self.heads.iter().find_map(|(s, h)| match h {
+            Head::Biaffine(b) if s.name == task => Some(b),
+            _ => None,
+        })
     }
 
     /// The CRF head of a task with `crf = true`.
@@ -374,7 +405,7 @@ pub(crate) mod tests {
     }
 
     /// Per-task losses before and after `steps` AdamW steps on one batch.
-    fn fit_steps(
+    pub(crate) fn fit_steps(
         model: &MultiTaskModel,
         varmap: &VarMap,
         batch: &Batch,

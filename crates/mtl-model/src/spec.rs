@@ -318,7 +318,7 @@ impl HeadSpec {
     /// Turns the CRF on (`crf = true`, token heads only) with the
     /// constraints of the task's scheme (spans) from its labels.
     pub fn with_crf(mut self, crf: bool, labels: &TaskLabels) -> Self {
-        self.crf = crf && self.kind.is_token_level();
+        self.crf = crf && matches!(self.kind, TaskKind::Tagging | TaskKind::Spans);
         self.crf_constraints = if self.crf && self.kind == TaskKind::Spans {
             CrfConstraints::for_scheme(&labels.labels, labels.scheme.unwrap_or_default())
         } else {

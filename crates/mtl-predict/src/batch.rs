@@ -4,8 +4,8 @@
 //! - **Inputs**: the folder's regular files, not hidden, whose extension
 //!   names a format ([`crate::input::Format::from_path`]; with a given
 //!   format, every file), in name order. Others are listed as ignored.
-//! - **Outputs**: `OUT/<file name>.jsonl` (`a.csv` → `a.csv.jsonl`), written
-//!   atomically ([`crate::predict_file`]), then `OUT/<file name>.meta.json`
+//! - **Outputs**: `OUT/<file name>.jsonl` (`a.csv` → `a.csv.jsonl`), or
+//!   `.conllu` for CoNLL-U output, written atomically ([`crate::predict_file`]), then `OUT/<file name>.meta.json`
 //!   recording the input's SHA-256, the model fingerprint (SHA-256 of every
 //!   bundle file), the settings fingerprint ([`crate::PREDICT_VERSION`] and
 //!   the options that change the records) and the row counts.
@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::input::{Format, InputOptions};
-use crate::output::FileSummary;
+use crate::output::{FileSummary, OutputFormat};
 use crate::{PREDICT_VERSION, PredictOptions, Predictor, predict_file};
 
 pub const LOCK_FILE: &str = ".mtl-predict.lock";
@@ -61,6 +61,8 @@ pub struct DirOptions<'a> {
     pub output_dir: &'a Path,
     pub input: InputOptions,
     pub predict: PredictOptions<'a>,
+    /// What each output file holds (and so its extension).
+    pub format: OutputFormat,
     /// Predict every file, even those already predicted.
     pub force: bool,
 }
@@ -128,6 +130,8 @@ fn settings_fingerprint(opts: &DirOptions) -> String {
         .part("id_column", i.id_column.as_deref().unwrap_or("").as_bytes())
         .part("strict", &[u8::from(i.strict)])
         .part("dataset", opts.predict.dataset.unwrap_or("").as_bytes())
+        .part("segment", opts.predict.segment.name().as_bytes())
+        .part("output_format", opts.format.name().as_bytes())
         .finish()
 }
 
@@ -263,8 +267,8 @@ fn remove_leftovers(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn output_path(output_dir: &Path, name: &str) -> PathBuf {
-    output_dir.join(format!("{name}.jsonl"))
+pub fn output_path(output_dir: &Path, name: &str, format: OutputFormat) -> PathBuf {
+    output_dir.join(format!("{name}.{}", format.extension()))
 }
 
 pub fn meta_path(output_dir: &Path, name: &str) -> PathBuf {
@@ -311,7 +315,7 @@ pub fn run_dir(opts: &DirOptions) -> Result<DirReport> {
             }
         };
         let done = !opts.force
-            && output_path(out, &name).is_file()
+            && output_path(out, &name, opts.format).is_file()
             && mtl_core::fsio::read_json::<Meta>(&meta_path(out, &name)).is_ok_and(|m| {
                 m.input_sha256 == hash
                     && m.model_fingerprint == model_fp
@@ -335,7 +339,8 @@ pub fn run_dir(opts: &DirOptions) -> Result<DirReport> {
             std::fs::remove_file(&meta).map_err(|e| CoreError::io(&meta, e))?;
         }
         let input = opts.input_dir.join(&name);
-        match predict_file(&predictor, &input, &output_path(out, &name), &opts.input) {
+        let output = output_path(out, &name, opts.format);
+        match predict_file(&predictor, &input, &output, &opts.input, opts.format) {
             Ok(summary) => {
                 let m = Meta {
                     input: input.display().to_string(),

@@ -19,10 +19,21 @@
 //! It never trains, never scores against gold labels, and never reads the
 //! pipeline config: the bundle is the whole contract.
 //!
+//! # Words
+//!
+//! Raw text is cut into words before cleaning ([`segmentation`]): at
+//! whitespace, as the clean stage splits JSONL, CSV and text datasets, or
+//! following UD English (EWT) and the Penn Treebank ([`segment`]: `days,`
+//! is `days` `,`, `don't` is `do` `n't`), as CoNLL-U treebanks give their
+//! words. `--segment auto` picks UD for a bundle trained on a treebank.
+//! Pre-tokenized input (words separated by spaces) is whitespace
+//! segmentation. Cleaning then runs word by word ([`words`]).
+//!
 //! # Modes
 //!
 //! - One file ([`run`]): text lines, JSONL, CSV, TSV or Parquet in
-//!   ([`input`]), JSONL out, written through a temporary name and a rename.
+//!   ([`input`]), JSONL or CoNLL-U ([`conllu`]) out, written through a
+//!   temporary name and a rename.
 //! - A folder, incrementally ([`batch::run_dir`]): every input file not yet
 //!   predicted with the same content and the same model, under a lock.
 //! - Throughput ([`bench::measure`]): predictions per second of one or
@@ -41,12 +52,13 @@
 //! | spans | as tagging, plus `"spans": [{"label", "start", "end", "start_word", "end_word", "text"}]` |
 //! | multilabel | `{"labels": ["sports", "tech"], "probs": {"politics": 0.1, "sports": 0.8, "tech": 0.6}}`: `labels` are those with probability at least the label's threshold (the bundle's `thresholds.json`, tuned on dev by mtl-train; [`mtl_model::MULTILABEL_THRESHOLD`], 0.5, without one), in vocabulary order, possibly none; `probs` holds every label |
 //! | regression | the predicted number, in the target's units, e.g. `3.71` |
+//! | dependency | `{"heads": [2, 0, ...], "deprels": ["nsubj", "root", ...], "probs": [...]}`, per word its head's word number (0 = the root) and relation |
 //!
 //! A span's `start` and `end` are character offsets (Unicode scalar values,
 //! end exclusive) into the original input text, before cleaning: they run
-//! from the start of the raw whitespace token of the entity's first word to
-//! the end of its last word's, so the slice is the entity's surface form as
-//! written, tags and entities included ([`words`]). `start_word` and
+//! from the start of the raw word (before cleaning) of the entity's first
+//! word to the end of its last word's, so the slice is the entity's surface
+//! form as written, tags and entities included ([`words`]). `start_word` and
 //! `end_word` (exclusive) index `words`; `text` is the cleaned words joined
 //! by one space.
 //!
@@ -56,10 +68,13 @@
 
 pub mod batch;
 pub mod bench;
+pub mod conllu;
 mod error;
 pub mod input;
 mod output;
 mod replay;
+pub mod segment;
+pub mod segmentation;
 pub mod words;
 
 use std::collections::BTreeMap;
@@ -75,12 +90,13 @@ use tokenizers::Tokenizer;
 
 pub use error::{Error, Result};
 pub use input::{Format, InputOptions};
-pub use output::{FileSummary, predict_file};
+pub use output::{FileSummary, OutputFormat, predict_file};
 pub use replay::ReplayOptions;
+pub use segmentation::{Segment, Segmentation};
 
 /// Bump when the output records change for the same input and model: the
 /// batch mode then predicts every file again.
-pub const PREDICT_VERSION: u32 = 2;
+pub const PREDICT_VERSION: u32 = 3;
 
 /// Options of one prediction job.
 #[derive(Debug, Clone)]
@@ -91,6 +107,19 @@ pub struct PredictOptions<'a> {
     pub batch_size: usize,
     /// Where the bundle is loaded and run (`--device`).
     pub device: mtl_model::DeviceSpec,
+    /// How raw text is cut into words (`--segment`).
+    pub segment: Segment,
+}
+
+impl Default for PredictOptions<'_> {
+    fn default() -> Self {
+        PredictOptions {
+            dataset: None,
+            batch_size: 64,
+            device: Default::default(),
+            segment: Segment::Auto,
+        }
+    }
 }
 
 /// What the model sees of each text: the cleaned words, their sub-tokens
@@ -100,8 +129,10 @@ pub struct PredictOptions<'a> {
 /// word came from in the raw text.
 pub struct Prepared {
     pub words: Vec<Vec<String>>,
-    /// Per word, its raw token's `(start, end)` in characters ([`words`]).
+    /// Per word, its raw word's `(start, end)` in characters ([`words`]).
     pub offsets: Vec<Vec<(usize, usize)>>,
+    /// Per word, its surface token's index ([`words::Cleaned::tokens`]).
+    pub tokens: Vec<Vec<usize>>,
     pub encoded: Vec<Windowed>,
     pub features: Vec<BTreeMap<String, f32>>,
     /// Per text, per word, its character ids (`CharVocab::ids`, as the
@@ -196,6 +227,19 @@ pub struct Predictor<'b> {
     tokenizer: Tokenizer,
     replay: ReplayOptions,
     batch_size: usize,
+    segmentation: segmentation::Choice,
+}
+
+/// One text's prediction: the JSON record (see the crate docs), and where
+/// each of its words came from in the raw text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predicted {
+    pub value: Value,
+    /// Per word, its `(start, end)` in characters.
+    pub offsets: Vec<(usize, usize)>,
+    /// Per word, its surface token's index: the words of a multiword
+    /// token share it.
+    pub tokens: Vec<usize>,
 }
 
 impl<'b> Predictor<'b> {
@@ -206,6 +250,7 @@ impl<'b> Predictor<'b> {
             tokenizer: mtl_tokenize::load_pretrained(&bundle.tokenizer_path())?,
             replay: ReplayOptions::read(bundle)?,
             batch_size: opts.batch_size.max(1),
+            segmentation: segmentation::choose(bundle, opts.segment),
         })
     }
 
@@ -213,10 +258,19 @@ impl<'b> Predictor<'b> {
         self.bundle
     }
 
+    /// How raw texts are cut into words, and why.
+    pub fn segmentation(&self) -> &segmentation::Choice {
+        &self.segmentation
+    }
+
     /// Cleans, tokenizes and computes the side inputs of raw texts, as the
     /// clean and tokenize stages did for the training rows.
     pub fn prepare(&self, texts: &[String]) -> Result<Prepared> {
-        let words::Cleaned { words, offsets } = words::clean_with_offsets(texts, self.clean)?;
+        let words::Cleaned {
+            words,
+            offsets,
+            tokens,
+        } = words::clean_with_offsets(texts, self.clean, self.segmentation.segmentation)?;
         let encoded = mtl_tokenize::encode_examples(
             &self.tokenizer,
             &words,
@@ -229,6 +283,7 @@ impl<'b> Predictor<'b> {
         Ok(Prepared {
             words,
             offsets,
+            tokens,
             encoded,
             features,
             chars,
@@ -238,10 +293,20 @@ impl<'b> Predictor<'b> {
     /// Predicts every task for each text; one JSON object per text with
     /// `text`, `words` and one key per task (see the crate docs).
     pub fn predict(&self, texts: &[String]) -> Result<Vec<Value>> {
+        Ok(self
+            .predict_words(texts)?
+            .into_iter()
+            .map(|p| p.value)
+            .collect())
+    }
+
+    /// [`Predictor::predict`], with each text's word offsets and tokens.
+    pub fn predict_words(&self, texts: &[String]) -> Result<Vec<Predicted>> {
         let bundle = self.bundle;
         let Prepared {
             words,
             offsets,
+            tokens,
             encoded,
             features,
             chars,
@@ -326,12 +391,22 @@ impl<'b> Predictor<'b> {
                         json!({"labels": chosen, "probs": all})
                     }
                     RowOut::Regression(value) => json!(value),
+                    RowOut::Tree(h, l, p) => tree_value(x, words[i].len(), (h, l, p), &name),
                 };
                 obj.insert(task.clone(), value);
             }
             out.push(Value::Object(obj));
         }
-        Ok(out)
+        Ok(out
+            .into_iter()
+            .zip(offsets)
+            .zip(tokens)
+            .map(|((value, offsets), tokens)| Predicted {
+                value,
+                offsets,
+                tokens,
+            })
+            .collect())
     }
 }
 
@@ -357,6 +432,8 @@ enum RowOut {
     Token(Vec<u32>, Vec<f32>),
     Multilabel(Vec<f32>, Vec<u32>),
     Regression(f32),
+    /// Per position: head position, relation id, relation probability.
+    Tree(Vec<u32>, Vec<u32>, Vec<f32>),
 }
 
 /// Splits one batch's outputs into per-row outputs.
@@ -378,7 +455,39 @@ fn split_rows(output: TaskOutput) -> Vec<RowOut> {
             .map(|(p, l)| RowOut::Multilabel(p, l))
             .collect(),
         TaskOutput::Regression { value } => value.into_iter().map(RowOut::Regression).collect(),
+        TaskOutput::Tree { head, label, prob } => head
+            .into_iter()
+            .zip(label)
+            .zip(prob)
+            .map(|((h, l), p)| RowOut::Tree(h, l, p))
+            .collect(),
     }
+}
+
+/// A dependency task's output for one text (never windowed: the config
+/// refuses windows for parsing): per word, its head as CoNLL-U numbers it
+/// (0 = root), its relation and the relation's probability; `null` for a
+/// word truncation cut off.
+fn tree_value(
+    encoded: &Windowed,
+    n_words: usize,
+    (head, label, prob): (&[u32], &[u32], &[f32]),
+    name: &dyn Fn(u32) -> String,
+) -> Value {
+    use mtl_model::heads::biaffine::word_number;
+    let Some(window) = encoded.windows.first() else {
+        return json!({"heads": [], "deprels": [], "probs": []});
+    };
+    let starts = mtl_model::batch::word_starts(&window.word_ids);
+    let mut heads = vec![Value::Null; n_words];
+    let mut rels = vec![Value::Null; n_words];
+    let mut probs = vec![Value::Null; n_words];
+    for (k, &p) in starts.iter().enumerate().take(n_words) {
+        heads[k] = json!(head.get(p).and_then(|&h| word_number(&starts, h as usize)));
+        rels[k] = json!(label.get(p).map(|&l| name(l)));
+        probs[k] = json!(prob.get(p));
+    }
+    json!({"heads": heads, "deprels": rels, "probs": probs})
 }
 
 /// One text's cleaned words and their raw character spans.
@@ -435,18 +544,19 @@ fn token_value(
     v
 }
 
-/// Reads `input`, predicts every row, and writes JSONL to `output`
-/// atomically (see [`predict_file`]).
+/// Reads `input`, predicts every row, and writes JSONL or CoNLL-U to
+/// `output` atomically (see [`predict_file`]).
 pub fn run(
     model_dir: &Path,
     input: &Path,
     output: &Path,
     input_opts: &InputOptions,
     opts: &PredictOptions,
+    format: OutputFormat,
 ) -> Result<FileSummary> {
     let bundle = Bundle::load(model_dir, &opts.device.open()?)?;
     let predictor = Predictor::new(&bundle, opts)?;
-    predict_file(&predictor, input, output, input_opts)
+    predict_file(&predictor, input, output, input_opts, format)
 }
 
 #[cfg(test)]
@@ -579,9 +689,8 @@ mod tests {
 
         fn opts(batch_size: usize) -> PredictOptions<'static> {
             PredictOptions {
-                dataset: None,
                 batch_size,
-                device: Default::default(),
+                ..Default::default()
             }
         }
 

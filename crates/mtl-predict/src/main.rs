@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, error::ErrorKind};
 use mtl_predict::batch::{self, DirOptions, EXIT_DONE, EXIT_FAILED};
-use mtl_predict::{Format, InputOptions, PredictOptions};
+use mtl_predict::{Format, InputOptions, OutputFormat, PredictOptions, Segment};
 
 /// Predict every task for raw texts with a trained model bundle.
 ///
@@ -22,13 +22,31 @@ struct Cli {
     /// TSV (.tsv) or Parquet (.parquet).
     #[arg(long, value_name = "FILE")]
     input: Option<PathBuf>,
-    /// Output JSONL, one record per input row, written atomically.
+    /// Output file, written atomically: JSONL, one record per input row, or
+    /// CoNLL-U (see --output-format).
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// What the output holds: `jsonl`, or `conllu` (one sentence block per
+    /// input row, for treebank models) [default: `conllu` for an --output
+    /// ending in .conllu or .conll, else `jsonl`; batch mode: `jsonl`].
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    output_format: Option<OutputFormat>,
+    /// How raw text is cut into words: `ud` (UD English / Penn Treebank:
+    /// punctuation and clitics split off, `don't` is `do n't`),
+    /// `whitespace`, or `auto`: `ud` when the bundle was trained on a
+    /// treebank (it has a dependency task, or a tagging task with UPOS or
+    /// Penn Treebank tags), else `whitespace`.
+    #[arg(long, value_enum, default_value_t = Segment::Auto, value_name = "HOW")]
+    segment: Segment,
+    /// The input is pre-tokenized: its words are separated by whitespace,
+    /// one sentence per row (the same as --segment whitespace).
+    #[arg(long, conflicts_with = "segment")]
+    pretokenized: bool,
     /// Batch mode: predict every input file of this folder not yet predicted.
     #[arg(long, value_name = "DIR", requires = "output_dir")]
     input_dir: Option<PathBuf>,
-    /// Batch mode: where `<file name>.jsonl` and `<file name>.meta.json` go.
+    /// Batch mode: where `<file name>.jsonl` (or `.conllu`) and
+    /// `<file name>.meta.json` go.
     #[arg(long, value_name = "DIR", requires = "input_dir")]
     output_dir: Option<PathBuf>,
     /// Batch mode: predict every file again, even those already predicted.
@@ -77,8 +95,17 @@ number), `line`, `text`, the cleaned `words`, and per task:
                   labels: every label with probability >= its threshold (possibly
                   none): tuned on dev by mtl-train (thresholds.json), else 0.5
   regression      the predicted number, e.g. 3.71
+  dependency      {\"heads\": [2, 0, ...], \"deprels\": [\"nsubj\", \"root\", ...], \"probs\": [...]}
+                  per word its head's word number (0 = the root) and relation
 A row that cannot be used (invalid JSON, no text) becomes {\"id\", \"line\", \"error\"}
 (with --strict: the run fails naming the file and line).
+
+CoNLL-U output (--output-format conllu): per input row `# sent_id` (with --id-column),
+`# text`, then one line per word: ID, FORM (as written), LEMMA _, UPOS, XPOS and FEATS
+from the tagging tasks named upos, xpos and ufeats (or feats), HEAD and DEPREL from a
+dependency task, DEPS _, MISC SpaceAfter=No where the next word follows without a space;
+`_` where no task predicts a column. A contraction is a multiword token (`2-3 don't`,
+then `2 do`, `3 n't`). Rows that cannot be used, and texts without words, are left out.
 
 Batch mode skips a file whose output exists and whose meta records the same input
 SHA-256, model fingerprint and settings. The folder is locked by
@@ -115,6 +142,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         // A bad value is a usage error (exit 2), like any other flag.
         device: mtl_model::DeviceSpec::from_flag_or_env(cli.device.as_deref())
             .unwrap_or_else(|e| usage(&e.to_string())),
+        segment: if cli.pretokenized {
+            Segment::Whitespace
+        } else {
+            cli.segment
+        },
     };
     let input_opts = InputOptions {
         format: cli.format,
@@ -144,13 +176,23 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     };
     match (&cli.input, &cli.output, &cli.input_dir, &cli.output_dir) {
         (Some(input), Some(output), None, None) => {
-            let s = mtl_predict::run(model, input, output, &input_opts, &opts)?;
+            let format = cli
+                .output_format
+                .unwrap_or_else(|| OutputFormat::from_path(output));
+            let s = mtl_predict::run(model, input, output, &input_opts, &opts, format)?;
+            let errors = match format {
+                OutputFormat::Jsonl => format!("{} error records", s.errors),
+                OutputFormat::Conllu => format!(
+                    "{} unusable and {} without words left out",
+                    s.errors, s.empty
+                ),
+            };
             println!(
-                "predicted {} rows ({} error records) -> {} in {:.2}s",
+                "predicted {} rows ({errors}) -> {} in {:.2}s; words: {}",
                 s.predicted,
-                s.errors,
                 output.display(),
-                s.seconds
+                s.seconds,
+                s.segmentation
             );
             Ok(EXIT_DONE)
         }
@@ -161,6 +203,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 output_dir,
                 input: input_opts,
                 predict: opts,
+                format: cli.output_format.unwrap_or_default(),
                 force: cli.force,
             })?;
             for w in &report.warnings {

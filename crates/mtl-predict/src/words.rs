@@ -1,9 +1,12 @@
 //! Cleaned words that remember where they came from in the raw text.
 //!
-//! Cleaning works token by token on the raw text's whitespace-split tokens
-//! ([`mtl_clean::text`]): each cleaned word is one raw token cleaned, and a
-//! token that cleans to nothing (a lone tag, a zero-width space) is dropped.
-//! So every word maps to exactly one raw token, and the raw token's
+//! The raw text is first cut into raw words: at whitespace, as the clean
+//! stage splits a text ([`mtl_clean::text`]), or following UD English
+//! ([`crate::segment`], for models trained on CoNLL-U words) — see
+//! [`Segmentation`]. Cleaning then works word by word: each cleaned word
+//! is one raw word cleaned, and a raw word that cleans to nothing (a lone
+//! tag, a zero-width space) is dropped.
+//! So every word maps to exactly one raw word, and the raw word's
 //! character span is the word's place in the original text, whatever
 //! cleaning removed or rewrote inside it (tags, entities, zero-width
 //! characters, case, masks). The span leaves out what cleaning deletes at
@@ -22,6 +25,8 @@ use mtl_core::config::CleanOptions;
 use regex::Regex;
 
 use crate::error::Result;
+use crate::segment;
+pub use crate::segmentation::Segmentation;
 
 /// What cleaning deletes, anchored at a token's start or end: tags,
 /// control and zero-width characters, and both.
@@ -65,11 +70,16 @@ fn trimmed(token: RawToken, opts: &CleanOptions) -> Span {
 /// `(start, end)` in characters, end exclusive.
 pub type Span = (usize, usize);
 
-/// Cleaned words of many texts and, per word, its span in the raw text.
+/// Cleaned words of many texts and, per word, its span in the raw text
+/// and its surface token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cleaned {
     pub words: Vec<Vec<String>>,
     pub offsets: Vec<Vec<Span>>,
+    /// Per word, the index in its text of the surface token it belongs
+    /// to: the words of one multiword token (`do` and `n't` of `don't`)
+    /// share it; with whitespace segmentation every raw token is its own.
+    pub tokens: Vec<Vec<usize>>,
 }
 
 /// A raw whitespace-separated token: its text and `[start, end)` in chars.
@@ -112,31 +122,55 @@ pub fn raw_tokens(text: &str) -> Vec<RawToken<'_>> {
     out
 }
 
-/// Cleaned words of many texts (exactly what
-/// [`mtl_clean::text::try_clean_words`] gives each), with each word's
-/// `(start, end)` character span in its raw text. All tokens go through one
-/// polars query.
-pub fn clean_with_offsets(texts: &[String], opts: &CleanOptions) -> Result<Cleaned> {
-    let raw: Vec<Vec<RawToken>> = texts.iter().map(|t| raw_tokens(t)).collect();
-    let tokens: Vec<&str> = raw.iter().flatten().map(|t| t.text).collect();
-    // Each token is its own "text" here, so the result says, token by
-    // token, what it cleaned to (nothing, or one word).
-    let cleaned = mtl_clean::text::clean_texts(&tokens, opts)?;
+/// Cleaned words of many texts, with each word's `(start, end)` character
+/// span in its raw text and its surface token. With
+/// [`Segmentation::Whitespace`] the words are exactly what
+/// [`mtl_clean::text::try_clean_words`] gives each text. All raw words go
+/// through one polars query.
+pub fn clean_with_offsets(
+    texts: &[String],
+    opts: &CleanOptions,
+    segmentation: Segmentation,
+) -> Result<Cleaned> {
+    // Per text, its raw words and the index of each one's surface token.
+    let raw: Vec<Vec<(RawToken, usize)>> = texts
+        .iter()
+        .map(|t| match segmentation {
+            Segmentation::Whitespace => raw_tokens(t).into_iter().zip(0..).collect(),
+            Segmentation::Ud => segment::segment(t)
+                .into_iter()
+                .enumerate()
+                .flat_map(|(k, token)| token.words.into_iter().map(move |w| (w, k)))
+                .collect(),
+        })
+        .collect();
+    let pieces: Vec<&str> = raw.iter().flatten().map(|(t, _)| t.text).collect();
+    // Each raw word is its own "text" here (it holds no whitespace), so
+    // the result says, word by word, what it cleaned to (nothing, or one
+    // word).
+    let cleaned = mtl_clean::text::clean_texts(&pieces, opts)?;
     let mut cleaned = cleaned.into_iter();
     let mut words = Vec::with_capacity(texts.len());
     let mut offsets = Vec::with_capacity(texts.len());
+    let mut tokens = Vec::with_capacity(texts.len());
     for toks in &raw {
-        let (mut w, mut o) = (Vec::new(), Vec::new());
-        for t in toks {
+        let (mut w, mut o, mut k) = (Vec::new(), Vec::new(), Vec::new());
+        for (t, token) in toks {
             for word in cleaned.next().unwrap_or_default() {
                 w.push(word);
                 o.push(trimmed(*t, opts));
+                k.push(*token);
             }
         }
         words.push(w);
         offsets.push(o);
+        tokens.push(k);
     }
-    Ok(Cleaned { words, offsets })
+    Ok(Cleaned {
+        words,
+        offsets,
+        tokens,
+    })
 }
 
 /// The characters `[start, end)` of `text`.
@@ -179,7 +213,11 @@ mod tests {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let Cleaned { words, offsets } = clean_with_offsets(&texts, &opts).unwrap();
+        let Cleaned {
+            words,
+            offsets,
+            tokens,
+        } = clean_with_offsets(&texts, &opts, Segmentation::Whitespace).unwrap();
         for (i, t) in texts.iter().enumerate() {
             let want = mtl_clean::text::try_clean_words(t, &opts).unwrap();
             assert_eq!(words[i], want, "text {i}");
@@ -206,6 +244,52 @@ mod tests {
             ]
         );
         assert_eq!(offsets[2], [(7, 12)]);
+        // `<br/>` cleaned to nothing: `plain` is the second raw token.
+        assert_eq!(tokens[2], [1]);
+        assert_eq!(tokens[0], [0, 1, 3, 4, 5, 6, 7]);
+    }
+
+    #[test]
+    fn ud_words_are_cleaned_one_by_one_and_point_back() {
+        let opts = CleanOptions {
+            lowercase: true,
+            ..CleanOptions::default()
+        };
+        let texts: Vec<String> = [
+            "Days, <b>terrible</b>. Don’t buy AT&amp;T\u{200b}!",
+            "e.g. 3.5kg :)",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let c = clean_with_offsets(&texts, &opts, Segmentation::Ud).unwrap();
+        assert_eq!(
+            c.words[0],
+            [
+                "days", ",", "terrible", ".", "do", "n’t", "buy", "at&t", "!"
+            ]
+        );
+        assert_eq!(c.words[1], ["e.g.", "3.5", "kg", ":)"]);
+        let raw: Vec<String> = c.offsets[0]
+            .iter()
+            .map(|&(s, e)| char_slice(&texts[0], s, e))
+            .collect();
+        // Tags cleaned away are no words; the zero-width space is left out
+        // of its word's span.
+        assert_eq!(
+            raw,
+            [
+                "Days", ",", "terrible", ".", "Do", "n’t", "buy", "AT&amp;T", "!"
+            ]
+        );
+        // `Don’t` is one token of two words; `<b>` and `</b>` were tokens.
+        assert_eq!(c.tokens[0], [0, 1, 3, 5, 6, 6, 7, 8, 9]);
+        // Whitespace segmentation keeps what the clean stage would.
+        let ws = clean_with_offsets(&texts, &opts, Segmentation::Whitespace).unwrap();
+        assert_eq!(
+            ws.words[0],
+            mtl_clean::text::try_clean_words(&texts[0], &opts).unwrap()
+        );
     }
 
     #[test]

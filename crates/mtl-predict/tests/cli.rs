@@ -25,6 +25,11 @@ fn help_documents_every_output_shape() {
         "3  nothing to do",
         ".mtl-predict.lock",
         "--device",
+        "--segment",
+        "--pretokenized",
+        "--output-format",
+        "CoNLL-U output",
+        "SpaceAfter=No",
     ] {
         assert!(text.contains(word), "missing {word} in:\n{text}");
     }

@@ -255,9 +255,8 @@ fn fixture_with(replay: Option<Value>) -> Fixture {
 
 fn opts(batch_size: usize) -> PredictOptions<'static> {
     PredictOptions {
-        dataset: None,
         batch_size,
-        device: Default::default(),
+        ..Default::default()
     }
 }
 
@@ -268,7 +267,8 @@ fn writes_every_task_kind_as_jsonl() {
     std::fs::write(&input, f.texts.join("\n") + "\n").unwrap();
     let output = f.root.path().join("out.jsonl");
     let input_opts = mtl_predict::InputOptions::default();
-    let s = mtl_predict::run(&f.model, &input, &output, &input_opts, &opts(4)).unwrap();
+    let jsonl = mtl_predict::OutputFormat::Jsonl;
+    let s = mtl_predict::run(&f.model, &input, &output, &input_opts, &opts(4), jsonl).unwrap();
     assert_eq!(
         (s.rows, s.predicted, s.errors),
         (f.texts.len(), f.texts.len(), 0)

@@ -63,9 +63,8 @@ fn sample_dev_predictions_equal_eval_and_its_scores() {
     }
     let texts: Vec<String> = eval.ids.iter().map(|id| by_id[id].0.clone()).collect();
     let opts = PredictOptions {
-        dataset: None,
         batch_size: 64,
-        device: Default::default(),
+        ..Default::default()
     };
     let predict = mtl_predict::predict_texts(&bundle, &texts, &opts).unwrap();
     assert_eq!(predict.len(), eval.ids.len());
@@ -105,6 +104,20 @@ fn sample_dev_predictions_equal_eval_and_its_scores() {
                             .map(|q| q.map(|q| names(task)[tags[row][q] as usize].clone()))
                             .collect();
                     assert_eq!(got["tags"], serde_json::json!(want), "{task} row {row}");
+                }
+                RowPreds::Tree { head, label } => {
+                    // Read at each word's first sub-token, heads as word numbers.
+                    let starts = mtl_model::batch::word_starts(&eval.word_ids[row]);
+                    let number =
+                        |h: u32| mtl_model::heads::biaffine::word_number(&starts, h as usize);
+                    let heads: Vec<Option<usize>> =
+                        starts.iter().map(|&q| number(head[row][q])).collect();
+                    let rels: Vec<String> = starts
+                        .iter()
+                        .map(|&q| names(task)[label[row][q] as usize].clone())
+                        .collect();
+                    assert_eq!(got["heads"], serde_json::json!(heads), "{task} row {row}");
+                    assert_eq!(got["deprels"], serde_json::json!(rels), "{task} row {row}");
                 }
             }
         }

@@ -18,9 +18,8 @@ fn spans(force: &str) -> (Value, Vec<(String, usize, usize)>) {
     let model = common::bundle(dir.path(), Some(force));
     let bundle = Bundle::load(&model, &Device::Cpu).unwrap();
     let opts = PredictOptions {
-        dataset: None,
         batch_size: 4,
-        device: Default::default(),
+        ..Default::default()
     };
     let out = mtl_predict::predict_texts(&bundle, &[TEXT.to_string()], &opts).unwrap();
     let v = out[0].clone();

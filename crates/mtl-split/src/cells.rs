@@ -38,7 +38,7 @@ impl Cell {
 pub fn dtype(kind: TaskKind) -> DataType {
     match kind {
         TaskKind::Classification => DataType::String,
-        TaskKind::Tagging | TaskKind::Spans | TaskKind::Multilabel => {
+        TaskKind::Tagging | TaskKind::Spans | TaskKind::Dependency | TaskKind::Multilabel => {
             DataType::List(Box::new(DataType::String))
         }
         TaskKind::Regression => DataType::Float64,
@@ -67,7 +67,7 @@ pub fn read(c: &Column, kind: TaskKind, path: &Path) -> Result<Vec<Option<Cell>>
                 out.push(v.map(Cell::Num));
             }
         }
-        TaskKind::Tagging | TaskKind::Spans | TaskKind::Multilabel => {
+        TaskKind::Tagging | TaskKind::Spans | TaskKind::Dependency | TaskKind::Multilabel => {
             for row in c.list().at(path)?.series_iter() {
                 out.push(match row {
                     None => None,
@@ -107,7 +107,7 @@ pub fn column(name: &str, kind: TaskKind, cells: &[Option<Cell>]) -> PolarsResul
             }),
         )
         .into_column(),
-        TaskKind::Tagging | TaskKind::Spans | TaskKind::Multilabel => {
+        TaskKind::Tagging | TaskKind::Spans | TaskKind::Dependency | TaskKind::Multilabel => {
             let rows: Vec<Option<Series>> = cells
                 .iter()
                 .map(|c| match c {

@@ -32,6 +32,10 @@ pub struct SplitTable {
     pub features: Vec<(String, Vec<f32>)>,
     /// Keyed by task name, for every task in labels.json.
     pub labels: BTreeMap<String, LabelColumn>,
+    /// The CoNLL-U HEAD column (per word, the head's 1-based word number,
+    /// 0 for the root, `None` for `_`), read only when a dependency task
+    /// needs it; `None` for rows that are not CoNLL-U sentences.
+    pub heads: Option<Vec<Option<Vec<Option<u32>>>>>,
 }
 
 impl SplitTable {
@@ -86,7 +90,7 @@ pub fn read_split(path: &Path, labels: &LabelSet, features: &[&str]) -> Result<S
         // A column that is null in every row may come back untyped.
         let all_null = c.dtype() == &DataType::Null;
         let column = match tl.kind {
-            TaskKind::Tagging | TaskKind::Spans | TaskKind::Multilabel => {
+            TaskKind::Tagging | TaskKind::Spans | TaskKind::Dependency | TaskKind::Multilabel => {
                 let lists = if all_null {
                     vec![None; df.height()]
                 } else {
@@ -138,13 +142,48 @@ pub fn read_split(path: &Path, labels: &LabelSet, features: &[&str]) -> Result<S
         feature_cols.push((f.to_string(), values));
     }
 
+    let heads = if labels
+        .tasks
+        .values()
+        .any(|t| t.kind == TaskKind::Dependency)
+    {
+        Some(read_heads(&df, path)?)
+    } else {
+        None
+    };
+
     Ok(SplitTable {
         path: path.to_path_buf(),
         ids,
         words,
         features: feature_cols,
         labels: label_cols,
+        heads,
     })
+}
+
+/// The `conllu_head` column: list[u32] with null items for `_`.
+fn read_heads(df: &DataFrame, path: &Path) -> Result<Vec<Option<Vec<Option<u32>>>>> {
+    let polars_err = |source| Error::Polars {
+        path: path.to_path_buf(),
+        source,
+    };
+    let c = df.column(col::CONLLU_HEAD).map_err(|_| CoreError::Schema {
+        path: path.to_path_buf(),
+        column: col::CONLLU_HEAD.into(),
+        message: "missing (a dependency task reads its heads from it)".into(),
+    })?;
+    let c = c
+        .cast(&DataType::List(Box::new(DataType::UInt32)))
+        .map_err(polars_err)?;
+    let mut out = Vec::with_capacity(c.len());
+    for cell in c.list().map_err(polars_err)?.series_iter() {
+        out.push(match cell {
+            Some(s) => Some(s.u32().map_err(polars_err)?.iter().collect()),
+            None => None,
+        });
+    }
+    Ok(out)
 }
 
 /// A float column (`expected` is the contract's type; the other float

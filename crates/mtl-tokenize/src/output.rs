@@ -18,6 +18,11 @@ pub enum Targets {
     Multilabel(Vec<Option<Vec<i32>>>),
     /// The raw target, `None` for rows without the task.
     Regression(Vec<Option<f32>>),
+    /// A dependency task's gold heads per sub-token (written as
+    /// `h_<task>`, beside the relations in `y_<task>`): at a word's first
+    /// sub-token, the position of its head's first sub-token, 0 for the
+    /// root; [`mtl_core::artifact::IGNORE_INDEX`] elsewhere.
+    Heads(Vec<Option<Vec<i32>>>),
 }
 
 /// The rows of one tokenize table: one per window (one per example
@@ -33,7 +38,8 @@ pub struct Rows<'a> {
     pub char_ids: Option<Vec<&'a [Vec<u32>]>>,
     /// One `feat_<name>` column per carried feature, in order.
     pub features: Vec<(String, Vec<f32>)>,
-    /// One `y_<task>` column per task, in order.
+    /// One `y_<task>` column per task, in order (and an `h_<task>` after
+    /// a dependency task's).
     pub targets: Vec<(String, Targets)>,
 }
 
@@ -79,10 +85,13 @@ pub fn frame(rows: &Rows) -> PolarsResult<DataFrame> {
             .push(Float32Chunked::from_vec(col::feature(f).into(), values.clone()).into_column());
     }
     for (task, t) in &rows.targets {
-        let name = PlSmallStr::from(col::target(task));
+        let name = PlSmallStr::from(match t {
+            Targets::Heads(_) => col::heads(task),
+            _ => col::target(task),
+        });
         columns.push(match t {
             Targets::Sentence(v) => Int32Chunked::from_vec(name, v.clone()).into_column(),
-            Targets::Token(lists) | Targets::Multilabel(lists) => {
+            Targets::Token(lists) | Targets::Multilabel(lists) | Targets::Heads(lists) => {
                 let mut b = ListPrimitiveChunkedBuilder::<Int32Type>::new(
                     name,
                     height,

@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use mtl_core::artifact::{self, NO_LABEL, SPLITS};
+use mtl_core::artifact::{self, IGNORE_INDEX, NO_LABEL, SPLITS};
 use mtl_core::config::{TokenizeConfig, TokenizerKind, Truncation};
 use mtl_core::manifest::{self, InputRef, Manifest, ManifestBuilder};
-use mtl_core::{FeatureSet, LabelSet, Outcome, PipelineConfig, Stage, StagingDir};
+use mtl_core::{FeatureSet, LabelSet, Outcome, PipelineConfig, Stage, StagingDir, TaskKind};
 use tokenizers::Tokenizer;
 
 use crate::align::align_windows;
@@ -256,6 +256,85 @@ fn rows<'a>(
     out
 }
 
+/// Gold head positions of a dependency task, one list per window (the
+/// config allows only `cut`, so one per example): at each labelled word
+/// start, its head's first sub-token, 0 (`[CLS]`) for the root. A head that
+/// truncation cut off, or a `_` head, leaves the word unscored
+/// ([`IGNORE_INDEX`]) rather than pointing at a wrong position.
+fn head_targets(
+    table: &SplitTable,
+    examples: &[Windowed],
+    lists: &[Option<Vec<String>>],
+    aligned: &[Option<Vec<i32>>],
+) -> Result<Vec<Option<Vec<i32>>>> {
+    let Some(heads) = &table.heads else {
+        return Err(row_error(
+            table,
+            0,
+            "a dependency task needs the `conllu_head` column".into(),
+        ));
+    };
+    let mut out = Vec::with_capacity(aligned.len());
+    let mut k = 0;
+    for (row, x) in examples.iter().enumerate() {
+        for e in &x.windows {
+            let labels = &aligned[k];
+            k += 1;
+            let (Some(labels), Some(_)) = (labels, &lists[row]) else {
+                out.push(None);
+                continue;
+            };
+            let Some(row_heads) = &heads[row] else {
+                return Err(row_error(
+                    table,
+                    row,
+                    "a dependency task's row has no `conllu_head`".into(),
+                ));
+            };
+            let n_words = table.words[row].len();
+            if row_heads.len() != n_words {
+                return Err(row_error(
+                    table,
+                    row,
+                    format!("{} heads for {n_words} words", row_heads.len()),
+                ));
+            }
+            let mut first = vec![None; n_words];
+            for (p, &w) in e.word_ids.iter().enumerate() {
+                if let Ok(w) = usize::try_from(w)
+                    && w < n_words
+                    && first[w].is_none()
+                {
+                    first[w] = Some(p as i32);
+                }
+            }
+            let mut h = vec![IGNORE_INDEX; e.word_ids.len()];
+            for (p, &w) in e.word_ids.iter().enumerate() {
+                let Ok(w) = usize::try_from(w) else { continue };
+                if w >= n_words || first[w] != Some(p as i32) || labels[p] == IGNORE_INDEX {
+                    continue;
+                }
+                h[p] = match row_heads[w] {
+                    Some(0) => 0,
+                    Some(head) if head as usize <= n_words => {
+                        first[head as usize - 1].unwrap_or(IGNORE_INDEX)
+                    }
+                    Some(head) => {
+                        return Err(row_error(
+                            table,
+                            row,
+                            format!("word {} has head {head}, beyond its {n_words} words", w + 1),
+                        ));
+                    }
+                    None => IGNORE_INDEX,
+                };
+            }
+            out.push(Some(h));
+        }
+    }
+    Ok(out)
+}
+
 fn row_error(table: &SplitTable, row: usize, message: String) -> Error {
     Error::Row {
         path: table.path.clone(),
@@ -340,6 +419,12 @@ fn targets(
                     );
                 }
                 lost.insert(task.clone(), task_lost);
+                if tl.kind == TaskKind::Dependency {
+                    let heads = head_targets(table, examples, lists, &aligned)?;
+                    out.push((task.clone(), Targets::Token(aligned)));
+                    out.push((task.clone(), Targets::Heads(heads)));
+                    continue;
+                }
                 Targets::Token(aligned)
             }
             LabelColumn::Multilabel(lists) => Targets::Multilabel(

@@ -139,6 +139,21 @@ pub fn targets(
                     .collect();
                 Targets::Token(batch.token_targets(&per_row))
             }
+            TaskKind::Dependency => {
+                let (heads, rels): (Vec<_>, Vec<_>) = idx
+                    .iter()
+                    .map(|&i| match gold(i) {
+                        Some(RowTarget::Tree { heads, rels }) => {
+                            (Some(heads.as_slice()), Some(rels.as_slice()))
+                        }
+                        _ => (None, None),
+                    })
+                    .unzip();
+                Targets::Tree {
+                    heads: batch.token_targets(&heads),
+                    rels: batch.token_targets(&rels),
+                }
+            }
             TaskKind::Classification => Targets::Sentence(
                 idx.iter()
                     .map(|&i| match gold(i) {

@@ -22,6 +22,13 @@ pub enum RowTarget {
     Multilabel(Vec<u32>),
     /// In the target's own units.
     Regression(f32),
+    /// A dependency task, aligned to sub-tokens: each scored word's head
+    /// position (`h_<task>`, 0 = root) and relation id (`y_<task>`); -100
+    /// where not scored.
+    Tree {
+        heads: Vec<i32>,
+        rels: Vec<i32>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -159,6 +166,43 @@ pub fn load(path: &Path, labels: &LabelSet, features: &[&str]) -> Result<Vec<Exa
                     if let Some(y) = y.filter(|&y| y != NO_LABEL) {
                         ex.targets.insert(task.clone(), RowTarget::Sentence(y));
                     }
+                }
+            }
+            TaskKind::Dependency => {
+                let h_name = col::heads(task);
+                let h = df.column(&h_name).map_err(err)?;
+                for (row, (ex, (y, h))) in out
+                    .iter_mut()
+                    .zip(
+                        c.list()
+                            .map_err(err)?
+                            .series_iter()
+                            .zip(h.list().map_err(err)?.series_iter()),
+                    )
+                    .enumerate()
+                {
+                    let (Some(y), Some(h)) = (y, h) else { continue };
+                    let ints = |s: Series| -> Result<Vec<i32>> {
+                        Ok(s.i32()
+                            .map_err(err)?
+                            .iter()
+                            .map(|v| v.unwrap_or(IGNORE_INDEX))
+                            .collect())
+                    };
+                    let (rels, heads) = (ints(y)?, ints(h)?);
+                    if rels.len() != ex.input_ids.len() || heads.len() != ex.input_ids.len() {
+                        return Err(data_err(
+                            row,
+                            format!(
+                                "`{name}` and `{h_name}` hold {} and {} entries for {} sub-tokens",
+                                rels.len(),
+                                heads.len(),
+                                ex.input_ids.len()
+                            ),
+                        ));
+                    }
+                    ex.targets
+                        .insert(task.clone(), RowTarget::Tree { heads, rels });
                 }
             }
             TaskKind::Tagging | TaskKind::Spans => {

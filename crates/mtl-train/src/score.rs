@@ -16,8 +16,10 @@ use std::collections::BTreeMap;
 
 use candle_core::Device;
 use mtl_core::{FeatureSet, LabelSet, PipelineConfig, TaskKind};
+use mtl_metrics::dependency::AttachmentCounts;
 use mtl_metrics::headline::{Examples, Headline};
 use mtl_metrics::spans::{SentenceCounts, sentence_counts};
+use mtl_model::heads::biaffine::word_number;
 use mtl_model::{MultiTaskModel, TaskOutput};
 
 use crate::data::{Example, RowTarget};
@@ -100,12 +102,13 @@ pub fn dev_scores(
             let names = sel.map_or(&[][..], |s| s.labels.as_slice());
             let spans = head.is_some_and(|h| h.kind == TaskKind::Spans);
             for (k, &i) in chunk.iter().enumerate() {
-                a.add(
-                    examples[i].targets.get(&task),
-                    &pred,
-                    k,
-                    spans.then_some(names),
-                );
+                let gold = examples[i].targets.get(&task);
+                if let TaskOutput::Tree { .. } = pred {
+                    let starts = batch.word_starts.as_ref().map(|s| s[k].as_slice());
+                    a.add_tree(gold, &pred, k, starts, names);
+                } else {
+                    a.add(gold, &pred, k, spans.then_some(names));
+                }
             }
         }
     }
@@ -151,6 +154,9 @@ struct Acc {
     values: (Vec<f64>, Vec<f64>),
     /// A span task whose label names were missing or did not cover an id.
     bad_names: bool,
+    /// Per sentence of a dependency task.
+    trees: Vec<AttachmentCounts>,
+    bad_tree: bool,
 }
 
 impl Acc {
@@ -205,6 +211,60 @@ impl Acc {
         }
     }
 
+    /// Adds row `k` of a dependency task's `pred`: the words of the row
+    /// (`starts`, its word starts) with a gold head, numbered as CoNLL-U
+    /// numbers them, relations by their names.
+    fn add_tree(
+        &mut self,
+        gold: Option<&RowTarget>,
+        pred: &TaskOutput,
+        k: usize,
+        starts: Option<&[usize]>,
+        names: &[String],
+    ) {
+        let (Some(RowTarget::Tree { heads, rels }), TaskOutput::Tree { head, label, .. }) =
+            (gold, pred)
+        else {
+            return;
+        };
+        let Some(starts) = starts else {
+            self.bad_tree = true;
+            return;
+        };
+        let word = |pos: i64| {
+            usize::try_from(pos)
+                .ok()
+                .and_then(|p| word_number(starts, p))
+        };
+        let name = |id: i64| usize::try_from(id).ok().and_then(|i| names.get(i));
+        let (mut gh, mut gr, mut ph, mut pr) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for &p in starts {
+            let Some(&g) = heads.get(p).filter(|&&g| g >= 0) else {
+                continue;
+            };
+            let got = (
+                word(g.into()),
+                rels.get(p).and_then(|&r| name(r.into())),
+                head[k].get(p).and_then(|&h| word(h.into())),
+                label[k].get(p).and_then(|&r| name(r.into())),
+            );
+            let (Some(a), Some(b), Some(c), Some(d)) = got else {
+                self.bad_tree = true;
+                return;
+            };
+            gh.push(a);
+            gr.push(b.as_str());
+            ph.push(c);
+            pr.push(d.as_str());
+        }
+        // A word's head may have lost its number when the sentence was cut;
+        // the metric's own range checks then reject the sentence.
+        match mtl_metrics::dependency::sentence_counts(&gh, &gr, &ph, &pr) {
+            Ok(c) => self.trees.push(c),
+            Err(_) => self.bad_tree = true,
+        }
+    }
+
     /// The examples of `task` to score, or `None` when no row carried it.
     fn examples(self, task: &str) -> Result<Option<Examples>> {
         if self.bad_names {
@@ -213,7 +273,18 @@ impl Acc {
                 message: "its label names (labels.json) do not cover the model's label ids".into(),
             });
         }
-        Ok(if !self.classes.0.is_empty() {
+        if self.bad_tree {
+            return Err(Error::Scoring {
+                task: task.to_string(),
+                message: "a dev row's gold or predicted tree does not fit its words \
+                          (word starts missing, a head outside the row, or a relation \
+                          id beyond labels.json)"
+                    .into(),
+            });
+        }
+        Ok(if !self.trees.is_empty() {
+            Some(Examples::Attachments(self.trees))
+        } else if !self.classes.0.is_empty() {
             Some(Examples::Classes {
                 gold: self.classes.0,
                 pred: self.classes.1,

@@ -1,7 +1,9 @@
 //! One head per task, on top of the shared encoder.
 
+pub mod biaffine;
 pub mod classification;
 pub mod crf;
+pub mod mst;
 pub mod multilabel;
 pub mod pool;
 pub mod regression;
@@ -22,6 +24,7 @@ pub enum Head {
     Regression(regression::RegressionHead, pool::Pooler),
     Tagging(tagging::TaggingHead),
     Crf(crf::CrfHead),
+    Biaffine(biaffine::BiaffineHead),
 }
 
 impl Head {
@@ -37,6 +40,9 @@ impl Head {
             )?),
             TaskKind::Tagging | TaskKind::Spans => {
                 Head::Tagging(tagging::TaggingHead::new(p, width, spec.num_labels)?)
+            }
+            TaskKind::Dependency => {
+                Head::Biaffine(biaffine::BiaffineHead::new(p, width, spec.num_labels)?)
             }
             TaskKind::Classification => Head::Classification(
                 classification::ClassificationHead::new(p, input, spec.num_labels)?,
@@ -64,6 +70,9 @@ impl Head {
         match self {
             Head::Tagging(h) => h.forward(encoded),
             Head::Crf(h) => h.forward(encoded),
+            // Unmasked arc scores; the model masks, decodes and scores
+            // relations with the head itself (see `heads::biaffine`).
+            Head::Biaffine(h) => h.arc_scores(encoded),
             Head::Classification(h, pl) => {
                 h.forward(&pool::sentence_input(pl, encoded, mask, side, k)?)
             }

@@ -104,3 +104,80 @@ pub fn bundle(dir: &Path, force: Option<&str>) -> PathBuf {
     .unwrap();
     model
 }
+
+/// UD's universal POS tags, the labels of [`ud_bundle`]'s `upos` task.
+pub const UPOS: [&str; 17] = [
+    "ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN",
+    "PUNCT", "SCONJ", "SYM", "VERB", "X",
+];
+pub const XPOS: [&str; 6] = ["DT", "NN", "VB", ",", ".", "RB"];
+pub const FEATS: [&str; 3] = ["_", "Number=Sing", "Polarity=Neg"];
+
+/// A treebank-like bundle: tagging tasks `upos`, `xpos` and `ufeats` with
+/// those labels on a random-weight BiLSTM, default cleaning, a tokenizer
+/// fitted on a few UD-segmented words. Its `upos` labels make
+/// `--segment auto` pick UD segmentation.
+pub fn ud_bundle(dir: &Path) -> PathBuf {
+    let words: Vec<Vec<String>> = [
+        "I do n't know , really .",
+        "The battery died after two days , terrible !",
+        "It 's the parents ' car : great",
+    ]
+    .iter()
+    .map(|t| t.split_whitespace().map(String::from).collect())
+    .collect();
+    let tok = mtl_tokenize::train_tokenizer(words.into_iter(), &TokenizeConfig::default()).unwrap();
+    let tok_path = dir.join("tokenizer.json");
+    tok.save(&tok_path, false).unwrap();
+    let mut labels = LabelSet::default();
+    let tasks: [(&str, &[&str]); 3] = [("upos", &UPOS), ("xpos", &XPOS), ("ufeats", &FEATS)];
+    for (name, names) in tasks {
+        labels.tasks.insert(
+            name.into(),
+            TaskLabels {
+                kind: TaskKind::Tagging,
+                scheme: None,
+                labels: names.iter().map(|s| s.to_string()).collect(),
+                train_counts: vec![1; names.len()],
+                class_weights: None,
+                target: None,
+            },
+        );
+    }
+    let spec = ModelSpec {
+        encoder: EncoderSpec {
+            kind: "bilstm".into(),
+            vocab_size: tok.get_vocab_size(true),
+            embedding_dim: 8,
+            hidden_dim: 8,
+            layers: 1,
+            dropout: 0.0,
+            ..Default::default()
+        },
+        tasks: tasks
+            .iter()
+            .map(|(name, names)| HeadSpec::new(*name, TaskKind::Tagging, names.len()))
+            .collect(),
+    };
+    let (_, varmap) = MultiTaskModel::new(&spec, 11, &Device::Cpu).unwrap();
+    let meta = BundleMeta {
+        format_version: FORMAT_VERSION,
+        spec,
+        preprocess: Preprocess {
+            clean: BTreeMap::from([("ewt".to_string(), CleanOptions::default())]),
+            max_length: 64,
+            ..Default::default()
+        },
+    };
+    let model = dir.join("model");
+    mtl_model::bundle::save(
+        &model,
+        &meta,
+        &varmap,
+        &tok_path,
+        &labels,
+        &FeatureSet::default(),
+    )
+    .unwrap();
+    model
+}
