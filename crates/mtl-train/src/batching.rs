@@ -10,7 +10,7 @@ use mtl_model::{Batch, ModelSpec, Targets};
 use rand::Rng;
 use rand::rngs::StdRng;
 
-use crate::data::{Example, RowTarget, WordChars};
+use crate::data::{Example, RowTarget};
 use crate::error::Result;
 
 /// A batch of rows `idx` padded to their longest row, or to `pad_to`
@@ -93,21 +93,18 @@ fn batch_of(
             idx.iter().map(|&i| &examples[i].features).collect();
         batch = batch.with_features(features, &values)?;
     }
-    let chars: Option<Vec<&WordChars>> = idx.iter().map(|&i| examples[i].chars.as_ref()).collect();
     let word_ids: Option<Vec<&[i32]>> = idx
         .iter()
         .map(|&i| examples[i].word_ids.as_deref())
         .collect();
-    if chars.is_none()
-        && let Some(word_ids) = word_ids
-    {
-        batch = batch.with_word_ids(&word_ids)?;
-    }
-    if let Some(chars) = chars {
-        let word_ids: Vec<&[i32]> = chars.iter().map(|c| c.word_ids.as_slice()).collect();
-        let char_ids: Vec<&[Vec<u32>]> = chars.iter().map(|c| c.char_ids.as_slice()).collect();
-        batch = batch.with_chars(&word_ids, &char_ids)?;
-    }
+    let chars: Option<Vec<&[Vec<u32>]>> =
+        idx.iter().map(|&i| examples[i].chars.as_deref()).collect();
+    // `with_chars` records the word starts too, from the same word ids.
+    batch = match (word_ids, chars) {
+        (Some(w), Some(c)) => batch.with_chars(&w, &c)?,
+        (Some(w), None) => batch.with_word_ids(&w)?,
+        (None, _) => batch,
+    };
     Ok(batch)
 }
 
@@ -335,8 +332,8 @@ mod tests {
             input_ids: ids,
             targets: BTreeMap::new(),
             features: BTreeMap::new(),
-            word_ids: None,
-            chars: Some(WordChars { word_ids, char_ids }),
+            word_ids: Some(word_ids),
+            chars: Some(char_ids),
         };
         let data = [
             ex(vec![2, 7, 3], vec![-1, 0, -1], vec![vec![4, 5]]),

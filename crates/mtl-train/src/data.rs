@@ -39,20 +39,12 @@ pub struct Example {
     /// Raw values of the features some head takes (`feat_<name>`).
     pub features: BTreeMap<String, f32>,
     /// The word of each sub-token (`word_ids`; -1 = special token), when
-    /// the table has them: the CRF's chain runs over each word's first
-    /// sub-token.
+    /// the table has them: the CRF's chain and a parser's arcs run over
+    /// each word's first sub-token, and `chars` are indexed by it.
     pub word_ids: Option<Vec<i32>>,
-    /// The row's characters, from a table with `char_ids`.
-    pub chars: Option<WordChars>,
-}
-
-/// What `Batch::with_chars` needs of one row.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WordChars {
-    /// The word of each sub-token (`word_ids`; -1 = special token).
-    pub word_ids: Vec<i32>,
-    /// The character ids of each word of the example (`char_ids`).
-    pub char_ids: Vec<Vec<u32>>,
+    /// The character ids of each word of the example, from a table with
+    /// `char_ids` (which always has `word_ids` too).
+    pub chars: Option<Vec<Vec<u32>>>,
 }
 
 /// `spec` with `model.char_cnn` on (when the config sets it) over the
@@ -82,7 +74,7 @@ pub fn with_char_cnn(
 /// Reads a tokenize table: ids, every task of `labels`, the
 /// `feat_<name>` column of each of `features`, and, when the table has
 /// `char_ids` (the tokenize stage writes it with `tokenize.char_ids`, which
-/// `model.char_cnn` requires), each row's [`WordChars`].
+/// `model.char_cnn` requires), each row's character ids per word.
 pub fn load(path: &Path, labels: &LabelSet, features: &[&str]) -> Result<Vec<Example>> {
     let df = read_parquet(path)?;
     let err = |source: PolarsError| Error::Polars {
@@ -143,7 +135,7 @@ pub fn load(path: &Path, labels: &LabelSet, features: &[&str]) -> Result<Vec<Exa
         }
     }
     if df.column(col::CHAR_IDS).is_ok() {
-        let chars = word_chars(&df, path, out.iter().map(|ex| ex.input_ids.len()))?;
+        let chars = word_chars(&df, path, &out)?;
         for (ex, c) in out.iter_mut().zip(chars) {
             ex.chars = Some(c);
         }
@@ -257,13 +249,9 @@ pub fn load(path: &Path, labels: &LabelSet, features: &[&str]) -> Result<Vec<Exa
     Ok(out)
 }
 
-/// Every row's `word_ids` and `char_ids`, checked against its `n_words` and
-/// its number of sub-tokens (`lengths`).
-fn word_chars(
-    df: &DataFrame,
-    path: &Path,
-    lengths: impl Iterator<Item = usize>,
-) -> Result<Vec<WordChars>> {
+/// Every row's `char_ids`, checked against its `n_words` and against the
+/// word ids already read into `rows`.
+fn word_chars(df: &DataFrame, path: &Path, rows: &[Example]) -> Result<Vec<Vec<Vec<u32>>>> {
     let err = |source: PolarsError| Error::Polars {
         path: path.to_path_buf(),
         source,
@@ -272,24 +260,13 @@ fn word_chars(
         path: path.to_path_buf(),
         message: format!("row {row}: {message}"),
     };
-    let word_ids = df.column(col::WORD_IDS).map_err(err)?.list().map_err(err)?;
     let n_words = df.column(col::N_WORDS).map_err(err)?.u32().map_err(err)?;
     let char_ids = df.column(col::CHAR_IDS).map_err(err)?.list().map_err(err)?;
     let mut out = Vec::with_capacity(df.height());
-    let rows = word_ids
-        .series_iter()
-        .zip(n_words.iter())
-        .zip(char_ids.series_iter())
-        .zip(lengths);
-    for (row, (((ws, n), cs), len)) in rows.enumerate() {
+    let rows = rows.iter().zip(n_words.iter()).zip(char_ids.series_iter());
+    for (row, ((ex, n), cs)) in rows.enumerate() {
         let null = |c: &str| data_err(row, format!("`{c}` is null"));
-        let ws: Vec<i32> = ws
-            .ok_or_else(|| null(col::WORD_IDS))?
-            .i32()
-            .map_err(err)?
-            .iter()
-            .map(|w| w.unwrap_or(-1))
-            .collect();
+        let ws = ex.word_ids.as_deref().ok_or_else(|| null(col::WORD_IDS))?;
         let n = n.ok_or_else(|| null(col::N_WORDS))? as usize;
         let words = cs.ok_or_else(|| null(col::CHAR_IDS))?;
         let mut chars = Vec::with_capacity(words.len());
@@ -300,12 +277,6 @@ fn word_chars(
             chars.push(ids.ok_or_else(|| {
                 data_err(row, format!("a null character id in `{}`", col::CHAR_IDS))
             })?);
-        }
-        if ws.len() != len {
-            return Err(data_err(
-                row,
-                format!("{} word ids for {len} sub-tokens", ws.len()),
-            ));
         }
         if chars.len() != n {
             return Err(data_err(
@@ -324,10 +295,7 @@ fn word_chars(
                 format!("`{}` names word {w} of {n}", col::WORD_IDS),
             ));
         }
-        out.push(WordChars {
-            word_ids: ws,
-            char_ids: chars,
-        });
+        out.push(chars);
     }
     Ok(out)
 }
@@ -404,14 +372,9 @@ mod tests {
         let chars = [vec![vec![4, 5], vec![6]], vec![vec![7, 1, 8]]];
         write(&path, [2, 1], Some(&chars));
         let ex = load(&path, &labels(), &[]).unwrap();
-        assert_eq!(
-            ex[0].chars,
-            Some(WordChars {
-                word_ids: vec![-1, 0, 1, 1, -1],
-                char_ids: chars[0].clone(),
-            })
-        );
-        assert_eq!(ex[1].chars.as_ref().unwrap().char_ids, chars[1]);
+        assert_eq!(ex[0].chars.as_ref(), Some(&chars[0]));
+        assert_eq!(ex[0].word_ids, Some(vec![-1, 0, 1, 1, -1]));
+        assert_eq!(ex[1].chars.as_ref(), Some(&chars[1]));
         // Without the column, no characters.
         write(&path, [2, 1], None);
         let ex = load(&path, &labels(), &[]).unwrap();
