@@ -83,26 +83,7 @@ pub fn bundle(dir: &Path, force: Option<&str>) -> PathBuf {
         }
         assert!(set >= 2, "the spans head has a weight and a bias: {set}");
     }
-    let meta = BundleMeta {
-        format_version: FORMAT_VERSION,
-        spec,
-        preprocess: Preprocess {
-            clean: BTreeMap::from([("d".to_string(), CleanOptions::default())]),
-            max_length: 32,
-            ..Default::default()
-        },
-    };
-    let model = dir.join("model");
-    mtl_model::bundle::save(
-        &model,
-        &meta,
-        &varmap,
-        &tok_path,
-        &labels,
-        &FeatureSet::default(),
-    )
-    .unwrap();
-    model
+    save_bundle(dir, spec, &varmap, &tok_path, &labels, "d", 32)
 }
 
 /// UD's universal POS tags, the labels of [`ud_bundle`]'s `upos` task.
@@ -160,12 +141,26 @@ pub fn ud_bundle(dir: &Path) -> PathBuf {
             .collect(),
     };
     let (_, varmap) = MultiTaskModel::new(&spec, 11, &Device::Cpu).unwrap();
+    save_bundle(dir, spec, &varmap, &tok_path, &labels, "ewt", 64)
+}
+
+/// Saves `dir/model`: the weights, tokenizer and labels, cleaning options of
+/// the one dataset `dataset`, sequences of at most `max_length`.
+fn save_bundle(
+    dir: &Path,
+    spec: ModelSpec,
+    varmap: &candle_nn::VarMap,
+    tok_path: &Path,
+    labels: &LabelSet,
+    dataset: &str,
+    max_length: usize,
+) -> PathBuf {
     let meta = BundleMeta {
         format_version: FORMAT_VERSION,
         spec,
         preprocess: Preprocess {
-            clean: BTreeMap::from([("ewt".to_string(), CleanOptions::default())]),
-            max_length: 64,
+            clean: BTreeMap::from([(dataset.to_string(), CleanOptions::default())]),
+            max_length,
             ..Default::default()
         },
     };
@@ -173,9 +168,9 @@ pub fn ud_bundle(dir: &Path) -> PathBuf {
     mtl_model::bundle::save(
         &model,
         &meta,
-        &varmap,
-        &tok_path,
-        &labels,
+        varmap,
+        tok_path,
+        labels,
         &FeatureSet::default(),
     )
     .unwrap();
